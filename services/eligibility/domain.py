@@ -1,0 +1,134 @@
+"""Eligibility's rules: what counts, each authority's threshold, and exactly one event per crossing."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Literal
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+COUNTED_SCOPES = frozenset({"municipal", "central"})
+COUNTED_KINDS = frozenset({"online"})
+
+_EVENT_NS = uuid5(NAMESPACE_URL, "https://digitales-amt.example/eligibility")
+
+LinkKey = tuple[str, str]  # (authority_id, procedure_id)
+
+
+def counts(kind: str | None, scope: str | None) -> bool:
+    """Only procedures filled in and sent online, offered municipally or centrally, make an authority digital."""
+    return kind in COUNTED_KINDS and scope in COUNTED_SCOPES
+
+
+def threshold_for(threshold_class: str, default: int, bezirk: int) -> int:
+    """A Bezirk offers fewer procedures to citizens than a municipality, so its bar is lower (30 vs 50)."""
+    return bezirk if threshold_class == "bezirk" else default
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    linked: bool
+    counted: bool
+    occurred_at: datetime
+    change_id: str
+    name: str | None = None
+    scope: str | None = None
+    kind: str | None = None
+    linked_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LinkChange:
+    """One link event, reduced to what eligibility needs."""
+
+    event_id: UUID
+    correlation_id: str
+    authority_id: str
+    procedure_id: str
+    linked: bool
+    occurred_at: datetime
+    change_id: str
+    name: str | None = None
+    scope: str | None = None
+    kind: str | None = None
+
+    @property
+    def key(self) -> LinkKey:
+        return (self.authority_id, self.procedure_id)
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """An authority's count, its threshold, and the eligibility last announced in an event."""
+
+    count: int
+    threshold: int
+    eligible: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Crossing:
+    event_id: UUID
+    correlation_id: str
+    authority_id: str
+    direction: Literal["crossed", "lost"]
+    count: int
+    threshold: int
+
+
+@dataclass
+class Outcome:
+    links: dict[LinkKey, Link]
+    standings: dict[str, Standing]
+    crossings: list[Crossing]
+
+
+def announce(authority_id: str, s: Standing, cause: str, correlation_id: str) -> tuple[Standing, Crossing | None]:
+    """A crossing only when the count's side of the threshold differs from the side last announced."""
+    now_eligible = s.count >= s.threshold
+    if now_eligible == s.eligible:
+        return s, None
+    direction: Literal["crossed", "lost"] = "crossed" if now_eligible else "lost"
+    crossing = Crossing(
+        uuid5(_EVENT_NS, f"{cause}:{direction}"), correlation_id, authority_id, direction, s.count, s.threshold
+    )
+    return replace(s, eligible=now_eligible), crossing
+
+
+def apply_changes(
+    links: Mapping[LinkKey, Link],
+    standings: Mapping[str, Standing],
+    changes: Iterable[LinkChange],
+    threshold_of: Callable[[str], int],
+) -> Outcome:
+    """Apply link events in order; a change older than the stored one is ignored, so replays change nothing.
+
+    Every event is applied on its own, so a count that crosses and falls back within one batch still yields
+    both events, exactly as if the events had come one by one.
+    """
+    out = Outcome(links={}, standings={}, crossings=[])
+    for c in changes:
+        before = out.links.get(c.key) or links.get(c.key)
+        if before is not None and (c.occurred_at, c.change_id) <= (before.occurred_at, before.change_id):
+            continue
+        was_counted = before is not None and before.linked and before.counted
+        if c.linked:
+            since = before.linked_at if before is not None and before.linked else None
+            after = Link(
+                True, counts(c.kind, c.scope), c.occurred_at, c.change_id, c.name, c.scope, c.kind,
+                since or c.occurred_at,
+            )
+        else:
+            after = Link(False, False, c.occurred_at, c.change_id)
+        out.links[c.key] = after
+        delta = int(after.counted) - int(was_counted)
+        standing = out.standings.get(c.authority_id) or standings.get(c.authority_id)
+        if standing is None:
+            standing = Standing(0, threshold_of(c.authority_id), False)
+        standing = replace(standing, count=standing.count + delta, threshold=threshold_of(c.authority_id))
+        standing, crossing = announce(c.authority_id, standing, str(c.event_id), c.correlation_id)
+        out.standings[c.authority_id] = standing
+        if crossing:
+            out.crossings.append(crossing)
+    return out

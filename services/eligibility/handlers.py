@@ -1,0 +1,98 @@
+"""Eligibility's stories: link events in, counts and threshold crossings out, one transaction per batch."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+import structlog
+from prometheus_client import Counter
+
+from services.eligibility import domain, repository
+from services.eligibility.domain import Crossing, LinkChange
+from shared import outbox
+from shared.authorities import registry
+from shared.events import ProcedureLinked, ProcedureUnlinked, ThresholdCrossed, ThresholdLost
+from shared.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+CROSSINGS = Counter("eligibility_crossings_total", "threshold events written", ["direction"])
+
+
+def threshold_of(settings: Settings):  # noqa: ANN201 - a closure over the configured thresholds
+    reg = registry()
+
+    def of(authority_id: str) -> int:
+        authority = reg.get(authority_id)
+        cls = authority.threshold_class if authority else "default"
+        return domain.threshold_for(cls, settings.threshold_default, settings.threshold_bezirk)
+
+    return of
+
+
+def to_change(e: ProcedureLinked | ProcedureUnlinked) -> LinkChange:
+    common: dict[str, Any] = {
+        "event_id": e.event_id,
+        "correlation_id": e.correlation_id,
+        "authority_id": e.authority_id,
+        "procedure_id": e.procedure.id,
+        "occurred_at": e.occurred_at,
+        "change_id": e.change_id,
+    }
+    if isinstance(e, ProcedureLinked):
+        p = e.procedure
+        return LinkChange(**common, linked=True, name=p.name, scope=p.scope, kind=p.kind)
+    return LinkChange(**common, linked=False)
+
+
+def crossing_event(c: Crossing) -> ThresholdCrossed | ThresholdLost:
+    cls = ThresholdCrossed if c.direction == "crossed" else ThresholdLost
+    return cls(
+        event_id=c.event_id,
+        authority_id=c.authority_id,
+        correlation_id=c.correlation_id,
+        count=c.count,
+        threshold=c.threshold,
+    )
+
+
+def on_procedure_links(settings: Settings):  # noqa: ANN201
+    """The batch handler: load touched links and standings, apply in order, save, announce crossings."""
+    threshold = threshold_of(settings)
+
+    async def handle(conn: asyncpg.Connection, events: Sequence[ProcedureLinked | ProcedureUnlinked]) -> None:
+        changes = [to_change(e) for e in events]
+        links = await repository.load_links(conn, {c.key for c in changes})
+        standings = await repository.lock_standings(conn, {c.authority_id: threshold(c.authority_id) for c in changes})
+        outcome = domain.apply_changes(links, standings, changes, threshold)
+        await repository.save_links(conn, outcome.links)
+        await repository.save_standings(conn, outcome.standings)
+        await outbox.enqueue(conn, [crossing_event(c) for c in outcome.crossings])
+        for c in outcome.crossings:
+            CROSSINGS.labels(c.direction).inc()
+            log.info("threshold_" + c.direction, authority_id=c.authority_id, count=c.count, threshold=c.threshold)
+
+    return handle
+
+
+async def rebuild(pool: asyncpg.Pool, settings: Settings) -> list[Crossing]:
+    """Recount every authority from its links and announce where the result differs from the last announcement."""
+    threshold = threshold_of(settings)
+    run = uuid.uuid4()
+    async with pool.acquire() as conn, conn.transaction():
+        recounted = await repository.recount_all(conn)
+        standings: dict[str, domain.Standing] = {}
+        crossings: list[Crossing] = []
+        for authority_id, (count, _, eligible) in sorted(recounted.items()):
+            s = domain.Standing(count, threshold(authority_id), eligible)
+            cause = f"rebuild:{run}:{authority_id}"
+            s, crossing = domain.announce(authority_id, s, cause, "rebuild")
+            standings[authority_id] = s
+            crossings += [crossing] if crossing else []
+        await repository.save_standings(conn, standings)
+        await outbox.enqueue(conn, [crossing_event(c) for c in crossings])
+    log.info("rebuild_done", authorities=len(standings), crossings=len(crossings))
+    return crossings

@@ -1,0 +1,166 @@
+"""Ingest's HTTP API: the portal's signed push feed and per-authority snapshots."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import uuid
+from typing import Any
+
+import asyncpg
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import SecretStr, ValidationError
+
+from services.ingest import feeds
+from services.ingest.schemas import (
+    MAX_BODY_BYTES,
+    MAX_CHANGES,
+    ChangesIn,
+    SnapshotIn,
+    field_errors,
+    parse_changes,
+    parse_procedures,
+)
+from shared.authorities import Registry
+
+SIGNATURE_HEADER = "X-Portal-Signature"
+
+
+class FeedRefused(Exception):
+    """A refused feed request: nothing of it is stored; the handler turns it into its response."""
+
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(status, body)
+        self.status = status
+        self.body = body
+
+
+def _refuse(status: int, message: str) -> FeedRefused:
+    return FeedRefused(status, {"detail": message})
+
+
+def _unprocessable(errors: list[dict[str, Any]]) -> FeedRefused:
+    return FeedRefused(422, {"errors": errors})
+
+
+async def on_feed_refused(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, FeedRefused)
+    return JSONResponse(exc.body, status_code=exc.status)
+
+
+async def read_signed_json(request: Request, secret: SecretStr | None) -> Any:
+    """The body, only if it is small enough, signed with FEED_SECRET, JSON, and sent as JSON."""
+    if secret is None or not secret.get_secret_value():
+        raise _refuse(503, "feed disabled: FEED_SECRET is not configured")
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+        raise _refuse(413, f"body over {MAX_BODY_BYTES} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise _refuse(413, f"body over {MAX_BODY_BYTES} bytes")
+    expected = "sha256=" + hmac.new(secret.get_secret_value().encode(), bytes(body), hashlib.sha256).hexdigest()
+    given = request.headers.get(SIGNATURE_HEADER, "").strip()
+    if not hmac.compare_digest(expected.encode(), given.encode()):
+        raise _refuse(401, f"missing or bad {SIGNATURE_HEADER}")
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise _refuse(415, "Content-Type must be application/json")
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _unprocessable([{"index": None, "field": "body", "message": f"malformed JSON: {exc}"}]) from exc
+
+
+def correlation_id(request: Request) -> str:
+    given = request.headers.get("x-request-id", "")
+    return given[:100] if given.isprintable() and given else str(uuid.uuid4())
+
+
+def feed_router(pool: asyncpg.Pool, registry: Registry, secret: SecretStr | None) -> APIRouter:
+    router = APIRouter(prefix="/v1/portal", tags=["portal feeds"])
+    signed = {
+        "parameters": [
+            {
+                "name": SIGNATURE_HEADER,
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": "sha256=<hex HMAC-SHA256 of the raw body with FEED_SECRET>",
+            }
+        ]
+    }
+    errors_response = {"description": "invalid changes: `{errors: [{index, field, message}]}`"}
+    refusals = {
+        401: {"description": "bad or missing signature"},
+        413: {"description": "body over 5 MiB or over 5,000 changes"},
+        415: {"description": "not application/json"},
+        422: errors_response,
+        503: {"description": "FEED_SECRET not configured"},
+    }
+
+    @router.post(
+        "/changes",
+        status_code=202,
+        summary="a batch of portal changes, all or nothing",
+        responses=refusals,
+        openapi_extra={
+            **signed,
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": ChangesIn.model_json_schema()}},
+            },
+        },
+    )
+    async def post_changes(request: Request) -> JSONResponse:
+        data = await read_signed_json(request, secret)
+        try:
+            raw = ChangesIn.model_validate(data).changes
+        except ValidationError as exc:
+            raise _unprocessable(field_errors(exc, None)) from exc
+        if len(raw) > MAX_CHANGES:
+            raise _refuse(413, f"over {MAX_CHANGES} changes in one batch")
+        changes, errors = parse_changes(raw, registry)
+        if errors:
+            raise _unprocessable(errors)
+        accepted, duplicates = await feeds.accept_changes(
+            pool, changes, source="push", correlation_id=correlation_id(request)
+        )
+        return JSONResponse({"accepted": accepted, "duplicates": duplicates}, status_code=202)
+
+    @router.put(
+        "/authorities/{authority_id}/procedures",
+        summary="the full current list of one authority's procedures",
+        responses=refusals,
+        openapi_extra={
+            **signed,
+            "requestBody": {
+                "required": True,
+                "content": {"application/json": {"schema": SnapshotIn.model_json_schema()}},
+            },
+        },
+    )
+    async def put_snapshot(authority_id: str, request: Request) -> JSONResponse:
+        data = await read_signed_json(request, secret)
+        if authority_id not in registry:
+            raise _unprocessable(
+                [{"index": None, "field": "authority_id", "message": f"unknown authority key {authority_id!r}"}]
+            )
+        try:
+            snapshot = SnapshotIn.model_validate(data)
+        except ValidationError as exc:
+            raise _unprocessable(field_errors(exc, None)) from exc
+        if len(snapshot.procedures) > MAX_CHANGES:
+            raise _refuse(413, f"over {MAX_CHANGES} procedures in one snapshot")
+        procedures, errors = parse_procedures(snapshot.procedures)
+        if errors:
+            raise _unprocessable(errors)
+        linked, unlinked = await feeds.apply_snapshot(
+            pool, authority_id, snapshot.as_of, procedures, correlation_id=correlation_id(request)
+        )
+        return JSONResponse({"linked": linked, "unlinked": unlinked})
+
+    return router

@@ -1,0 +1,108 @@
+"""The portal's request bodies, and their validation into precise per-change errors."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from services.ingest.domain import Change
+from shared.authorities import Registry
+from shared.events import Procedure, ProcedureId
+
+MAX_CHANGES = 5_000
+MAX_BODY_BYTES = 5 * 1024 * 1024
+
+
+class _ChangeBase(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    change_id: str = Field(min_length=1, max_length=200)
+    occurred_at: AwareDatetime
+    authority_id: str = Field(min_length=1, max_length=20)
+
+
+class LinkedChange(_ChangeBase):
+    action: Literal["linked"]
+    procedure: Procedure
+
+
+class UnlinkedChange(_ChangeBase):
+    action: Literal["unlinked"]
+    procedure: ProcedureId
+
+
+ChangeIn = Annotated[LinkedChange | UnlinkedChange, Field(discriminator="action")]
+_change = TypeAdapter(ChangeIn)
+
+
+class ChangesIn(BaseModel):
+    """`POST /v1/portal/changes`"""
+
+    changes: list[dict[str, Any]] = Field(description="portal changes, at most 5,000; see CONTRACT.md")
+
+
+class SnapshotIn(BaseModel):
+    """`PUT /v1/portal/authorities/{authority_id}/procedures`"""
+
+    as_of: AwareDatetime
+    procedures: list[dict[str, Any]]
+
+
+def field_errors(exc: ValidationError, index: int | None, tags: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+    out = []
+    for err in exc.errors(include_url=False):
+        loc = [str(p) for p in err["loc"] if p not in tags]
+        if err["type"] in {"union_tag_invalid", "union_tag_not_found"}:
+            loc = ["action"]
+        message = err["msg"]
+        if err["type"] == "union_tag_invalid":
+            message = "action must be 'linked' or 'unlinked'"
+        out.append({"index": index, "field": ".".join(loc) or "body", "message": message})
+    return out
+
+
+def to_change(c: LinkedChange | UnlinkedChange) -> Change:
+    return Change(c.change_id, c.occurred_at, c.action, c.authority_id, c.procedure.model_dump(mode="json"))
+
+
+def parse_changes(raw: list[Any], registry: Registry) -> tuple[list[Change], list[dict[str, Any]]]:
+    """Every change validated; the errors name each invalid change's index and field."""
+    changes: list[Change] = []
+    errors: list[dict[str, Any]] = []
+    for i, item in enumerate(raw):
+        try:
+            parsed = _change.validate_python(item)
+        except ValidationError as exc:
+            errors += field_errors(exc, i, tags=("linked", "unlinked"))
+            if isinstance(item, dict) and isinstance(item.get("authority_id"), str):
+                errors += _authority_error(item["authority_id"], i, registry)
+            continue
+        if err := _authority_error(parsed.authority_id, i, registry):
+            errors += err
+            continue
+        changes.append(to_change(parsed))
+    return changes, errors
+
+
+def parse_procedures(raw: list[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    procedures: list[dict[str, Any]] = []
+    errors: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for i, item in enumerate(raw):
+        try:
+            p = Procedure.model_validate(item)
+        except ValidationError as exc:
+            errors += [{**e, "field": f"procedures.{e['field']}"} for e in field_errors(exc, i)]
+            continue
+        if p.id in seen:
+            errors.append({"index": i, "field": "procedures.id", "message": f"procedure {p.id!r} listed twice"})
+        seen.add(p.id)
+        procedures.append(p.model_dump(mode="json"))
+    return procedures, errors
+
+
+def _authority_error(key: str, index: int, registry: Registry) -> list[dict[str, Any]]:
+    if key in registry:
+        return []
+    return [{"index": index, "field": "authority_id", "message": f"unknown authority key {key!r}"}]

@@ -1,0 +1,80 @@
+"""The reference list of Bavarian authorities that can hold the award (Destatis GV100AD, see data/SOURCES.md)."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+DATA_DIR = Path(__file__).parent / "data"
+
+AuthorityKind = Literal[
+    "gemeinde", "markt", "stadt", "kreisfreie_stadt", "landkreis", "verwaltungsgemeinschaft", "bezirk"
+]
+KIND_LABELS: dict[str, str] = {
+    "gemeinde": "Gemeinde",
+    "markt": "Markt",
+    "stadt": "Stadt",
+    "kreisfreie_stadt": "Kreisfreie Stadt",
+    "landkreis": "Landkreis",
+    "verwaltungsgemeinschaft": "Verwaltungsgemeinschaft",
+    "bezirk": "Bezirk",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Authority:
+    key: str
+    name: str
+    kind: AuthorityKind
+    district: str | None
+    region: str
+
+    @property
+    def threshold_class(self) -> Literal["bezirk", "default"]:
+        return "bezirk" if self.kind == "bezirk" else "default"
+
+    @property
+    def kind_label(self) -> str:
+        return KIND_LABELS[self.kind]
+
+
+class Registry:
+    """Look-ups by key over all authorities; built once per process."""
+
+    def __init__(self, authorities: list[Authority]) -> None:
+        self._by_key = {a.key: a for a in authorities}
+        self.regions = sorted({a.region for a in authorities})
+
+    def get(self, key: str) -> Authority | None:
+        return self._by_key.get(key)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._by_key
+
+    def __iter__(self) -> Iterator[Authority]:
+        return iter(self._by_key.values())
+
+    def __len__(self) -> int:
+        return len(self._by_key)
+
+
+def _read(name: str) -> list[dict[str, str]]:
+    with (DATA_DIR / name).open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+@cache
+def registry() -> Registry:
+    rows = [
+        Authority(r["ags"], r["name"], r["kind"], r["district"] or None, r["region"])  # type: ignore[arg-type]
+        for r in _read("bavaria_municipalities.csv")
+    ]
+    rows += [
+        Authority(r["vg_key"], r["name"], "verwaltungsgemeinschaft", r["district"] or None, r["region"])
+        for r in _read("bavaria_verwaltungsgemeinschaften.csv")
+    ]
+    return Registry(rows)

@@ -1,0 +1,196 @@
+"""Idempotent batch consumption: parse, skip seen events, apply in one transaction, retry, dead-letter.
+
+Offsets are committed by FastStream only after `handle` returns (AckPolicy.NACK_ON_ERROR): a transient failure
+(database or broker away) raises, the batch is sought back and redelivered; a message that fails for any other
+reason is retried a bounded number of times on its own and then published to `<topic>.dlq` with the error in
+headers, so the partition moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import structlog
+from aiokafka import ConsumerRecord
+from aiokafka.errors import KafkaError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+from prometheus_client import Counter, Histogram
+from pydantic import TypeAdapter, ValidationError
+
+from shared.events import Event, log_fields
+from shared.settings import Settings
+from shared.topics import TopicSpec, dlq
+
+log = structlog.get_logger(__name__)
+
+CONSUMED = Counter("events_consumed_total", "events applied", ["consumer"])
+DUPLICATES = Counter("events_duplicate_total", "redelivered events skipped", ["consumer"])
+DEAD_LETTERED = Counter("events_dead_lettered_total", "messages sent to a dead-letter topic", ["consumer"])
+BATCH_SECONDS = Histogram("consumer_batch_seconds", "time to apply one batch", ["consumer"])
+
+Apply = Callable[[asyncpg.Connection, list[Any]], Awaitable[None]]
+
+TRANSIENT: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    KafkaError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+    asyncpg.AdminShutdownError,
+)
+
+_CLAIM = """
+INSERT INTO processed_event (consumer, event_id)
+SELECT $1, unnest($2::uuid[])
+ON CONFLICT DO NOTHING
+RETURNING event_id
+"""
+
+
+@dataclass(frozen=True)
+class Incoming:
+    record: ConsumerRecord
+    event: Event
+
+
+class PoisonMessage(Exception):
+    """A message that can never be processed: not JSON, wrong schema, unknown event type."""
+
+
+def _header_safe(text: str, limit: int = 2_000) -> str:
+    return " ".join(text.split())[:limit]
+
+
+class BatchConsumer:
+    def __init__(
+        self,
+        name: str,
+        spec: TopicSpec,
+        apply: Apply,
+        *,
+        pool: asyncpg.Pool,
+        broker: KafkaBroker,
+        settings: Settings,
+    ) -> None:
+        self.name = name
+        self.spec = spec
+        self.apply = apply
+        self.pool = pool
+        self.broker = broker
+        self.settings = settings
+        self._adapter: TypeAdapter[Any] = spec.adapter()
+
+    def subscribe(self, description: str) -> None:
+        """Register the FastStream batch subscriber for this consumer on the broker."""
+        s = self.settings
+
+        @self.broker.subscriber(
+            s.topic(self.spec.name),
+            batch=True,
+            group_id=s.group_id(self.name),
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            max_records=s.consumer_max_records,
+            batch_timeout_ms=100,
+            session_timeout_ms=s.kafka_session_timeout_ms,
+            heartbeat_interval_ms=s.kafka_heartbeat_interval_ms,
+            title=f"{self.name}:{self.spec.name}",
+            description=description,
+        )
+        async def consume(message: KafkaMessage) -> None:
+            records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
+            await self.handle(records)
+
+    def parse(self, record: ConsumerRecord) -> Event:
+        try:
+            return self._adapter.validate_json(record.value or b"")
+        except ValidationError as exc:
+            raise PoisonMessage(_header_safe(str(exc))) from exc
+
+    async def handle(self, records: Sequence[ConsumerRecord]) -> None:
+        good: list[Incoming] = []
+        for record in records:
+            try:
+                good.append(Incoming(record, self.parse(record)))
+            except PoisonMessage as exc:
+                await self.dead_letter(record, exc, attempts=1)
+        if not good:
+            return
+        started = time.perf_counter()
+        try:
+            await self._apply_in_tx(good)
+        except TRANSIENT as exc:
+            await self._back_off(exc)
+        except Exception as exc:  # noqa: BLE001 - isolate the failing message, then dead-letter it
+            log.warning("batch_failed_isolating", consumer=self.name, size=len(good), error=repr(exc))
+            for item in good:
+                await self._one_with_retries(item)
+        BATCH_SECONDS.labels(self.name).observe(time.perf_counter() - started)
+
+    async def _apply_in_tx(self, items: list[Incoming]) -> None:
+        unique = list({i.event.event_id: i.event for i in items}.values())
+        async with self.pool.acquire() as conn, conn.transaction():
+            fresh = {r["event_id"] for r in await conn.fetch(_CLAIM, self.name, [e.event_id for e in unique])}
+            events = [e for e in unique if e.event_id in fresh]
+            if events:
+                await self.apply(conn, events)
+        CONSUMED.labels(self.name).inc(len(events))
+        if skipped := len(items) - len(events):
+            DUPLICATES.labels(self.name).inc(skipped)
+
+    async def _one_with_retries(self, item: Incoming) -> None:
+        attempts = 0
+        with structlog.contextvars.bound_contextvars(**log_fields(item.event)):
+            while True:
+                attempts += 1
+                try:
+                    await self._apply_in_tx([item])
+                    return
+                except TRANSIENT as exc:
+                    await self._back_off(exc)
+                except Exception as exc:  # noqa: BLE001
+                    if attempts > self.settings.consumer_retries:
+                        await self.dead_letter(item.record, exc, attempts=attempts)
+                        return
+                    log.warning("event_failed_retrying", attempt=attempts, error=repr(exc))
+                    await asyncio.sleep(self.settings.consumer_retry_backoff_s * 2 ** (attempts - 1))
+
+    async def _back_off(self, exc: BaseException) -> None:
+        log.warning("consumer_transient_error", consumer=self.name, error=repr(exc))
+        await asyncio.sleep(1.0)
+        raise exc
+
+    async def dead_letter(self, record: ConsumerRecord, exc: BaseException, *, attempts: int) -> None:
+        headers = {k: v.decode(errors="replace") for k, v in (record.headers or ())}
+        headers.update(
+            {
+                "dlq_error": _header_safe(str(exc) or repr(exc)),
+                "dlq_error_type": type(exc.__cause__ or exc).__name__,
+                "dlq_consumer": self.name,
+                "dlq_source_topic": record.topic,
+                "dlq_source_partition": str(record.partition),
+                "dlq_source_offset": str(record.offset),
+                "dlq_attempts": str(attempts),
+            }
+        )
+        await self.broker.publish(record.value or b"", topic=dlq(record.topic), key=record.key, headers=headers)
+        DEAD_LETTERED.labels(self.name).inc()
+        log.error(
+            "event_dead_lettered",
+            consumer=self.name,
+            topic=record.topic,
+            partition=record.partition,
+            offset=record.offset,
+            error=headers["dlq_error"],
+        )

@@ -1,0 +1,103 @@
+"""PostgreSQL plumbing: the database, each service's schema and migrations (dbmate), and its asyncpg pool."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import sys
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+import asyncpg
+
+SHARED_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class MigrationError(RuntimeError):
+    pass
+
+
+def _with_query(url: str, **params: str) -> str:
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    query.update(params)
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def _strip_query(url: str) -> tuple[str, dict[str, str]]:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(query="")), dict(parse_qsl(parts.query))
+
+
+def database_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
+
+
+def with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+async def ensure_database(url: str) -> None:
+    """Create the database named in `url` if it does not exist yet."""
+    name = database_name(url)
+    conn = await asyncpg.connect(with_database(url, "postgres"), timeout=10)
+    try:
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+            with contextlib.suppress(asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
+                await conn.execute(f'CREATE DATABASE "{name.replace(chr(34), "")}"')
+    finally:
+        await conn.close()
+
+
+def _dbmate_bin() -> str:
+    beside = Path(sys.executable).parent / "dbmate"
+    return str(beside) if beside.exists() else (shutil.which("dbmate") or "dbmate")
+
+
+async def migrate(url: str, schema: str, migrations_dir: Path) -> None:
+    """Apply the shared plumbing migrations and the service's own, forward-only, under dbmate's lock."""
+    dsn = _with_query(url, search_path=schema)
+    if "sslmode" not in dict(parse_qsl(urlsplit(url).query)):
+        dsn = _with_query(dsn, sslmode="disable")
+    proc = await asyncio.create_subprocess_exec(
+        _dbmate_bin(),
+        "--url", dsn,
+        "--migrations-dir", str(SHARED_MIGRATIONS),
+        "--migrations-dir", str(migrations_dir),
+        "--migrations-table", "schema_migrations",
+        "--migration-lock",
+        "--no-dump-schema",
+        "migrate",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "DATABASE_URL": ""},
+    )
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        raise MigrationError(f"dbmate failed for schema {schema}: {out.decode(errors='replace').strip()}")
+
+
+async def create_pool(url: str, schema: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:
+    base, query = _strip_query(url)
+    query.pop("search_path", None)
+    pool = await asyncpg.create_pool(
+        base,
+        min_size=min_size,
+        max_size=max_size,
+        server_settings={"search_path": schema, "application_name": schema, **query},
+        timeout=10,
+        command_timeout=60,
+    )
+    assert pool is not None
+    return pool
+
+
+async def connect(url: str, schema: str) -> asyncpg.Connection:
+    """A dedicated connection outside the pool (used for LISTEN and leader locks)."""
+    base, query = _strip_query(url)
+    query.pop("search_path", None)
+    return await asyncpg.connect(
+        base, server_settings={"search_path": schema, "application_name": f"{schema}-relay", **query}, timeout=10
+    )

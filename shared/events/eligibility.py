@@ -1,0 +1,25 @@
+"""Events produced by eligibility on `eligibility.thresholds.v1`."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from shared.events.envelope import Event
+
+
+class ThresholdCrossed(Event):
+    """The authority's count reached its threshold from below."""
+
+    event_type: Literal["ThresholdCrossed"] = "ThresholdCrossed"
+    count: int = Field(ge=0, description="counted online procedures after the change")
+    threshold: int = Field(ge=1, description="the authority's threshold")
+
+
+class ThresholdLost(Event):
+    """The authority's count fell below its threshold from at or above."""
+
+    event_type: Literal["ThresholdLost"] = "ThresholdLost"
+    count: int = Field(ge=0, description="counted online procedures after the change")
+    threshold: int = Field(ge=1, description="the authority's threshold")

@@ -1,0 +1,72 @@
+"""HTTP plumbing every service serves: health, readiness, Prometheus metrics, AsyncAPI docs."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse
+from faststream.kafka import KafkaBroker
+from faststream.specification import AsyncAPI
+from faststream.specification.asyncapi.site import get_asyncapi_html
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+
+async def _check_db(pool: asyncpg.Pool) -> str | None:
+    try:
+        async with asyncio.timeout(2):
+            await pool.fetchval("SELECT 1")
+    except Exception as exc:  # noqa: BLE001 - readiness reports any failure
+        return type(exc).__name__
+    return None
+
+
+async def _check_broker(broker: KafkaBroker) -> str | None:
+    try:
+        return None if await broker.ping(timeout=2) else "unreachable"
+    except Exception as exc:  # noqa: BLE001
+        return type(exc).__name__
+
+
+def ops_router(service: str, pool: asyncpg.Pool, broker: KafkaBroker) -> APIRouter:
+    router = APIRouter(tags=["operations"])
+    spec = AsyncAPI(broker, title=f"Digitales Amt - {service}", version="1.0.0")
+
+    @router.get("/healthz", summary="the process is up")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": service}
+
+    @router.get("/readyz", summary="broker and database reachable", responses={503: {"description": "not ready"}})
+    async def readyz() -> JSONResponse:
+        db, kafka = await asyncio.gather(_check_db(pool), _check_broker(broker))
+        body: dict[str, Any] = {"database": db or "ok", "broker": kafka or "ok"}
+        ready = db is None and kafka is None
+        body["status"] = "ready" if ready else "not_ready"
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    @router.get("/asyncapi.json", summary="AsyncAPI document of this service's topics")
+    async def asyncapi_json() -> Response:
+        return Response(spec.to_specification().to_json(), media_type="application/json")
+
+    @router.get("/asyncapi", summary="AsyncAPI docs (HTML)", response_class=HTMLResponse)
+    async def asyncapi_html() -> HTMLResponse:
+        return HTMLResponse(get_asyncapi_html(spec.to_specification()))
+
+    return router
+
+
+def new_app(service: str, description: str) -> FastAPI:
+    app = FastAPI(title=f"Digitales Amt - {service}", description=description, version="1.0.0")
+
+    @app.exception_handler(asyncpg.PostgresConnectionError)
+    @app.exception_handler(OSError)
+    async def unavailable(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": "service temporarily unavailable", "error": type(exc).__name__}, 503)
+
+    return app

@@ -1,0 +1,184 @@
+"""Start-up and shutdown of one service: database, migrations, topics, broker, outbox relay, HTTP server."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import asyncpg
+import structlog
+import uvicorn
+from fastapi import FastAPI
+from aiokafka.errors import KafkaError
+from faststream.kafka import KafkaBroker
+
+from shared import db
+from shared.logging import configure_logging
+from shared.outbox import OutboxRelay
+from shared.settings import Settings
+from shared.topics import ensure_topics
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+
+UNREACHABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    KafkaError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+class StartupError(Exception):
+    """A dependency could not be reached after the start-up retries; the message is the one-line reason."""
+
+
+@dataclass
+class Runtime:
+    service: str
+    settings: Settings
+    pool: asyncpg.Pool
+    broker: KafkaBroker
+    background: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
+
+
+Build = Callable[[Runtime], FastAPI]
+
+
+async def _retry(what: str, settings: Settings, fn: Callable[[], Awaitable[T]]) -> T:
+    last: BaseException | None = None
+    for attempt in range(settings.startup_retries + 1):
+        try:
+            return await fn()
+        except UNREACHABLE as exc:
+            last = exc
+            log.warning("startup_waiting", dependency=what, attempt=attempt + 1, error=repr(exc))
+            await asyncio.sleep(settings.startup_retry_delay_s)
+    raise StartupError(f"cannot reach {what} after {settings.startup_retries + 1} attempts: {last or repr(last)}")
+
+
+def _where_db(url: str) -> str:
+    parts = urlsplit(url)
+    return f"database at {parts.hostname}:{parts.port or 5432}{parts.path}"
+
+
+def new_broker(settings: Settings) -> KafkaBroker:
+    return KafkaBroker(
+        settings.bootstrap_list,
+        acks="all",
+        enable_idempotence=False,
+        request_timeout_ms=15_000,
+        linger_ms=2,
+        client_id="digitales-amt",
+        logger=logging.getLogger("faststream.access"),
+        log_level=logging.DEBUG,
+    )
+
+
+@contextlib.asynccontextmanager
+async def service_runtime(
+    service: str, migrations_dir: Path, build: Build, settings: Settings | None = None
+) -> AsyncIterator[tuple[Runtime, FastAPI]]:
+    """Everything of one service but its HTTP listener; tests drive the yielded app through ASGI."""
+    settings = settings or Settings()
+    url = settings.database_url
+    where = _where_db(url)
+    await _retry(where, settings, lambda: db.ensure_database(url))
+    await _retry(where, settings, lambda: db.migrate(url, service, migrations_dir))
+    pool = await _retry(where, settings, lambda: db.create_pool(url, service))
+    try:
+        await _retry(f"broker at {settings.kafka_bootstrap_servers}", settings, lambda: ensure_topics(settings))
+        broker = new_broker(settings)
+        rt = Runtime(service, settings, pool, broker)
+        app = build(rt)
+        await _retry(f"broker at {settings.kafka_bootstrap_servers}", settings, broker.start)
+        relay = OutboxRelay(settings, broker)
+        tasks = [asyncio.create_task(relay.run(lambda: db.connect(url, service)), name=f"{service}-relay")]
+        tasks += [asyncio.create_task(job(), name=f"{service}-job") for job in rt.background]
+        app.state.relay = relay
+        try:
+            log.info("service_started", service=service)
+            yield rt, app
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await broker.stop()
+    finally:
+        await pool.close()
+
+
+async def _serve(service: str, migrations_dir: Path, build: Build, settings: Settings) -> None:
+    async with service_runtime(service, migrations_dir, build, settings) as (_, app):
+        config = uvicorn.Config(
+            app,
+            host=settings.bind_host,
+            port=settings.port_of(service),
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+        )
+        server = uvicorn.Server(config)
+        try:
+            await server.serve()
+        except SystemExit:
+            server.started = False
+        if not server.started:
+            raise StartupError(f"cannot listen on {settings.bind_host}:{settings.port_of(service)}")
+
+
+def run_service(service: str, migrations_dir: Path, build: Build) -> int:
+    """`python -m services.<name>`: serve until SIGINT/SIGTERM; non-zero with a one-line reason on failure."""
+    settings = Settings()
+    configure_logging(service, settings.log_level, settings.log_json)
+    try:
+        asyncio.run(_serve(service, migrations_dir, build, settings))
+    except (StartupError, db.MigrationError) as exc:
+        print(f"{service}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+@contextlib.asynccontextmanager
+async def database_only(service: str, migrations_dir: Path, settings: Settings) -> AsyncIterator[asyncpg.Pool]:
+    """The service's migrated database without broker or HTTP, for command-line jobs."""
+    url = settings.database_url
+    where = _where_db(url)
+    await _retry(where, settings, lambda: db.ensure_database(url))
+    await _retry(where, settings, lambda: db.migrate(url, service, migrations_dir))
+    pool = await _retry(where, settings, lambda: db.create_pool(url, service, max_size=4))
+    try:
+        yield pool
+    finally:
+        await pool.close()
+
+
+def run_command(
+    service: str, migrations_dir: Path, job: Callable[[asyncpg.Pool, Settings], Awaitable[int | None]]
+) -> int:
+    """A sub-command against the service's database; events it writes go out through the service's relay."""
+    settings = Settings()
+    configure_logging(service, settings.log_level, settings.log_json)
+
+    async def main() -> int | None:
+        async with database_only(service, migrations_dir, settings) as pool:
+            return await job(pool, settings)
+
+    try:
+        return asyncio.run(main()) or 0
+    except (StartupError, db.MigrationError) as exc:
+        print(f"{service}: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,65 @@
+"""Configuration from environment variables: the variables of CONTRACT.md plus a few optional additions."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICES = ("ingest", "eligibility", "awards", "notify")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore", frozen=True)
+
+    kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="broker list")
+    database_url: str = Field(
+        "postgresql://postgres@127.0.0.1:5432/digitales_amt",
+        description="PostgreSQL; each service uses its own schema",
+    )
+    bind_host: str = Field("127.0.0.1", description="address the HTTP servers bind to")
+    ingest_port: int = 8001
+    eligibility_port: int = 8002
+    awards_port: int = 8003
+    notify_port: int = 8004
+
+    feed_secret: SecretStr | None = Field(None, description="HMAC key for portal feeds; unset refuses every feed")
+    pvog_url: str | None = None
+    pvog_poll_seconds: float = 300
+
+    threshold_default: int = Field(50, ge=1)
+    threshold_bezirk: int = Field(30, ge=1)
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "digitales-amt@stmd.example"
+    public_base_url: str = "http://127.0.0.1:8004"
+
+    # Additions (optional, not in CONTRACT.md's table): tuning and test isolation.
+    kafka_topic_prefix: str = Field("", description="prefix for every topic name (test isolation)")
+    kafka_partitions: int = Field(6, ge=1, description="partitions of the topics created at start-up")
+    kafka_group_prefix: str = Field("", description="prefix for consumer group ids (test isolation)")
+    kafka_session_timeout_ms: int = 10_000
+    kafka_heartbeat_interval_ms: int = 3_000
+    consumer_max_records: int = Field(1_000, ge=1)
+    consumer_retries: int = Field(3, ge=0, description="attempts after the first before a message goes to the DLQ")
+    consumer_retry_backoff_s: float = 0.2
+    startup_retries: int = Field(10, ge=0)
+    startup_retry_delay_s: float = 1.0
+    log_level: str = "INFO"
+    log_json: bool | None = Field(None, description="JSON logs; default: JSON unless stderr is a TTY")
+
+    def port_of(self, service: str) -> int:
+        return getattr(self, f"{service}_port")
+
+    def topic(self, name: str) -> str:
+        return f"{self.kafka_topic_prefix}{name}"
+
+    def group_id(self, service: str) -> str:
+        return f"{self.kafka_group_prefix}{service}"
+
+    @property
+    def bootstrap_list(self) -> list[str]:
+        return [s.strip() for s in self.kafka_bootstrap_servers.split(",") if s.strip()]

@@ -1,0 +1,86 @@
+"""Every topic of the system, the event types it carries, and their creation at start-up."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Annotated, Any, Union
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from faststream.kafka import KafkaBroker
+from pydantic import Field, TypeAdapter
+
+from shared import events as ev
+from shared.settings import Settings
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    producer: str
+    event_types: tuple[type[ev.Event], ...]
+
+    @property
+    def message_type(self) -> Any:
+        """The union of this topic's event models, discriminated by `event_type`."""
+        if len(self.event_types) == 1:
+            return self.event_types[0]
+        return Annotated[Union[self.event_types], Field(discriminator="event_type")]  # noqa: UP007
+
+    def adapter(self) -> TypeAdapter[Any]:
+        """Parses a message of this topic into its event model."""
+        return TypeAdapter(self.message_type)
+
+    def declare_publisher(self, broker: KafkaBroker, settings: Settings) -> None:
+        """Documents the topic in the producer's AsyncAPI; the outbox relay publishes to it."""
+        broker.publisher(
+            settings.topic(self.name),
+            title=self.name,
+            description=f"{', '.join(t.__name__ for t in self.event_types)}; key = authority_id",
+            schema=self.message_type,
+        )
+
+
+PROCEDURE_LINKS = TopicSpec(
+    "portal.procedure-links.v1", "ingest", (ev.ProcedureLinked, ev.ProcedureUnlinked)
+)
+THRESHOLDS = TopicSpec("eligibility.thresholds.v1", "eligibility", (ev.ThresholdCrossed, ev.ThresholdLost))
+CASES = TopicSpec(
+    "awards.cases.v1",
+    "awards",
+    (ev.CaseOpened, ev.AwardGranted, ev.AwardRejected, ev.AwardRevoked, ev.AwardKept),
+)
+ALL_TOPICS = (PROCEDURE_LINKS, THRESHOLDS, CASES)
+
+
+def dlq(topic: str) -> str:
+    return f"{topic}.dlq"
+
+
+def topic_of(event: ev.Event) -> TopicSpec:
+    for spec in ALL_TOPICS:
+        if isinstance(event, spec.event_types):
+            return spec
+    raise LookupError(f"no topic carries {type(event).__name__}")
+
+
+def physical_names(settings: Settings) -> list[str]:
+    names = [settings.topic(t.name) for t in ALL_TOPICS]
+    return names + [dlq(n) for n in names]
+
+
+async def ensure_topics(settings: Settings) -> None:
+    """Create our topics with the configured partitions; existing topics are left as they are."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_list, request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [n for n in physical_names(settings) if n not in existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(
+                    [NewTopic(n, num_partitions=settings.kafka_partitions, replication_factor=1) for n in missing]
+                )
+    finally:
+        await admin.close()
