@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -119,6 +120,21 @@ async def service_runtime(
         await pool.close()
 
 
+class _Server(uvicorn.Server):
+    """uvicorn without its signal re-raise, so the service's own shutdown (broker, relay, pool) runs to the end."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.handle_exit, sig, None)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+
 async def _serve(service: str, migrations_dir: Path, build: Build, settings: Settings) -> None:
     async with service_runtime(service, migrations_dir, build, settings) as (_, app):
         config = uvicorn.Config(
@@ -129,7 +145,7 @@ async def _serve(service: str, migrations_dir: Path, build: Build, settings: Set
             access_log=False,
             lifespan="off",
         )
-        server = uvicorn.Server(config)
+        server = _Server(config)
         try:
             await server.serve()
         except SystemExit:

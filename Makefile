@@ -1,0 +1,33 @@
+# The whole set-up is these targets: each creates or reuses .venv in the repository root.
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+PYTEST_ARGS ?=
+
+.PHONY: install run test test-all bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: the whole stack on local defaults (Tansu broker, local PostgreSQL, the four services)
+run: $(STAMP)
+	$(PY) -m deploy.local_stack
+
+## make test: the default suite (real broker and database; see README "Tests")
+test: $(STAMP)
+	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
+
+test-all: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	@echo "make bench: not yet - the benchmark comes with issue #9"
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

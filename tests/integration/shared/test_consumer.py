@@ -1,0 +1,135 @@
+"""The idempotent consumer over the real broker: redelivery is a no-op, poison goes to the DLQ, the partition moves on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+from fastapi import FastAPI
+
+from services.eligibility.app import build as build_eligibility
+from shared.consumer import BatchConsumer
+from shared.runtime import Runtime
+from shared.topics import PROCEDURE_LINKS
+from tests.conftest import eventually
+from tests.support.builders import linked_event
+from tests.support.kafka import events_of, produce, read_topic
+
+KITZINGEN = "09675141"
+LINKS = "portal.procedure-links.v1"
+
+
+async def _count(client, authority_id: str = KITZINGEN) -> int:
+    return (await client.get(f"/v1/authorities/{authority_id}")).json()["count"]
+
+
+async def test_redelivered_events_change_nothing(settings, start, pool) -> None:
+    events = [linked_event(KITZINGEN, f"p-{i}") for i in range(50)]
+    batch = [(KITZINGEN, e.to_json()) for e in events]
+    await produce(settings, LINKS, batch)
+    await produce(settings, LINKS, batch[:10])  # the first ten again, as after a lost offset commit
+    _, client = await start("eligibility", build_eligibility)
+
+    async def all_consumed() -> bool:
+        return await pool.fetchval("SELECT count(*) FROM eligibility.processed_event") == 50
+
+    await eventually(all_consumed)
+    await produce(settings, LINKS, batch)  # everything again, after the crossing
+    crossings = await read_topic(settings, "eligibility.thresholds.v1", at_least=1, settle=3.0)
+
+    assert await _count(client) == 50
+    assert [(e["event_type"], e["count"]) for e in events_of(crossings)] == [("ThresholdCrossed", 50)]
+    assert await pool.fetchval("SELECT count(*) FROM eligibility.outbox") == 1
+
+
+async def test_the_same_batch_handled_twice_writes_once(settings, start, pool) -> None:
+    rt, client = await start("eligibility", build_eligibility)
+    events = [linked_event(KITZINGEN, f"p-{i}") for i in range(50)]
+    await produce(settings, LINKS, [(KITZINGEN, e.to_json()) for e in events])
+    records = await read_topic(settings, LINKS, at_least=50)
+
+    async def counted() -> bool:
+        return await _count(client) == 50
+
+    await eventually(counted)
+    consumer = BatchConsumer("eligibility", PROCEDURE_LINKS, _unused, pool=rt.pool, broker=rt.broker, settings=settings)
+    await consumer.handle(records)  # a redelivery: every event id is already recorded
+    assert await _count(client) == 50
+    assert await pool.fetchval("SELECT count(*) FROM eligibility.outbox") == 1
+
+
+async def _unused(conn: asyncpg.Connection, events: list[Any]) -> None:
+    raise AssertionError(f"no event should reach the handler again, got {len(events)}")
+
+
+async def test_poison_goes_to_the_dlq_and_the_partition_moves_on(settings, start) -> None:
+    _, client = await start("eligibility", build_eligibility)
+    good = linked_event(KITZINGEN, "p-after-poison")
+    wrong_schema = linked_event(KITZINGEN, "p-x").model_dump(mode="json") | {"procedure": {"id": "p-x"}}
+    unknown_type = linked_event(KITZINGEN, "p-y").model_dump(mode="json") | {"event_type": "ProcedureRenamed"}
+    import json
+
+    await produce(
+        settings,
+        LINKS,
+        [
+            (KITZINGEN, b"\x00not json"),
+            (KITZINGEN, json.dumps(wrong_schema).encode()),
+            (KITZINGEN, json.dumps(unknown_type).encode()),
+            (KITZINGEN, good.to_json()),
+        ],
+    )
+
+    async def counted() -> bool:
+        return await _count(client) == 1
+
+    await eventually(counted)
+    dead = await read_topic(settings, LINKS + ".dlq", at_least=3)
+    assert [r.value for r in dead][0] == b"\x00not json"
+    headers = [dict((k, v.decode()) for k, v in r.headers) for r in dead]
+    assert {h["dlq_consumer"] for h in headers} == {"eligibility"}
+    assert {h["dlq_source_topic"] for h in headers} == {settings.topic(LINKS)}
+    assert all(h["dlq_error"] for h in headers)
+    assert "procedure.name" in headers[1]["dlq_error"].replace(" ", "") or "name" in headers[1]["dlq_error"]
+    assert "ProcedureRenamed" in headers[2]["dlq_error"]
+
+
+async def test_an_event_that_always_fails_is_dead_lettered_after_retries(settings, start, pool) -> None:
+    poison = linked_event(KITZINGEN, "p-always-fails")
+    after = [linked_event(KITZINGEN, f"p-{i}") for i in range(3)]
+    attempts: list[str] = []
+
+    async def apply(conn: asyncpg.Connection, events: list[Any]) -> None:
+        for e in events:
+            attempts.append(e.procedure.id)
+            if e.event_id == poison.event_id:
+                raise ValueError("this event can never be applied")
+        await conn.executemany(
+            "INSERT INTO test_applied (procedure_id) VALUES ($1)", [(e.procedure.id,) for e in events]
+        )
+
+    def build(rt: Runtime) -> FastAPI:
+        BatchConsumer("eligibility", PROCEDURE_LINKS, apply, pool=rt.pool, broker=rt.broker, settings=rt.settings).subscribe(
+            "test consumer"
+        )
+        return FastAPI()
+
+    await pool.execute("CREATE TABLE eligibility.test_applied (procedure_id text PRIMARY KEY)")
+    await produce(settings, LINKS, [(KITZINGEN, e.to_json()) for e in [after[0], poison, *after[1:]]])
+    await start("eligibility", build)
+
+    async def applied() -> list[str]:
+        rows = await pool.fetch("SELECT procedure_id FROM eligibility.test_applied ORDER BY 1")
+        return [r["procedure_id"] for r in rows] if len(rows) == 3 else []
+
+    assert await eventually(applied) == ["p-0", "p-1", "p-2"]
+    dead = await read_topic(settings, LINKS + ".dlq", at_least=1, settle=1.0)
+    assert len(dead) == 1
+    headers = {k: v.decode() for k, v in dead[0].headers}
+    assert headers["dlq_attempts"] == str(settings.consumer_retries + 1)
+    assert "never be applied" in headers["dlq_error"]
+    assert headers["dlq_error_type"] == "ValueError"
+    assert attempts.count("p-always-fails") >= settings.consumer_retries + 1
+    assert await pool.fetchval(
+        "SELECT count(*) FROM eligibility.processed_event WHERE event_id = $1", poison.event_id
+    ) == 0
