@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from typing import Any
 
 import asyncpg
+import structlog
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from faststream.kafka import KafkaBroker
@@ -63,6 +65,16 @@ def ops_router(service: str, pool: asyncpg.Pool, broker: KafkaBroker) -> APIRout
 
 def new_app(service: str, description: str) -> FastAPI:
     app = FastAPI(title=f"Digitales Amt - {service}", description=description, version="1.0.0")
+
+    @app.middleware("http")
+    async def bind_request(request: Request, call_next: Any) -> Response:
+        given = request.headers.get("x-request-id", "")
+        request_id = given[:100] if given and given.isprintable() else str(uuid.uuid4())
+        request.state.request_id = request_id
+        with structlog.contextvars.bound_contextvars(request_id=request_id, path=request.url.path):
+            response = await call_next(request)
+        response.headers["X-Request-ID"] = request_id
+        return response
 
     @app.exception_handler(asyncpg.PostgresConnectionError)
     @app.exception_handler(OSError)

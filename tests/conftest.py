@@ -36,17 +36,13 @@ MIGRATIONS = {
 FEED_SECRET = "test-feed-secret"
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
-_provided: dict[str, str] = {}
-
-
 def pytest_report_header() -> list[str]:
-    return [f"{k}: {v}" for k, v in _provided.items()]
+    return infra.plan()
 
 
 @pytest.fixture(scope="session")
 def kafka_url() -> Iterator[str]:
     with infra.kafka() as provided:
-        _provided["broker"] = provided.how
         print(f"\nbroker: {provided.how} at {provided.url}")
         yield provided.url
 
@@ -54,7 +50,6 @@ def kafka_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def pg_server_url() -> Iterator[str]:
     with infra.postgres() as provided:
-        _provided["database"] = provided.how
         print(f"\ndatabase: {provided.how}")
         yield provided.url
 

