@@ -1,0 +1,76 @@
+"""Snapshots: the full list of one authority's procedures becomes exactly the links and unlinks that differ."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.ingest.app import build as build_ingest
+from tests.conftest import signed
+from tests.support.builders import at, change, procedure
+from tests.support.kafka import events_of, read_topic
+
+IPHOFEN_VG = "096755616"
+LINKS = "portal.procedure-links.v1"
+
+
+@pytest.fixture
+async def ingest(start):
+    _, client = await start("ingest", build_ingest)
+    return client
+
+
+def snapshot(minute: int, *procs: dict) -> dict:
+    return {"as_of": at(minute), "procedures": list(procs)}
+
+
+async def put(client, body: dict, authority_id: str = IPHOFEN_VG):
+    return await client.put(f"/v1/portal/authorities/{authority_id}/procedures", **signed(body))
+
+
+async def test_snapshot_emits_exactly_the_difference(ingest, settings) -> None:
+    await ingest.post(
+        "/v1/portal/changes",
+        **signed({"changes": [change(IPHOFEN_VG, p, minute=1) for p in ("keep", "drop", "rename")]}),
+    )
+    body = snapshot(5, procedure("keep"), procedure("rename", name="Neuer Name"), procedure("new"))
+    response = await put(ingest, body)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"linked": 2, "unlinked": 1}
+
+    events = events_of(await read_topic(settings, LINKS, at_least=6, settle=1.0))
+    tail = sorted((e["event_type"], e["procedure"]["id"]) for e in events[3:])
+    assert tail == [("ProcedureLinked", "new"), ("ProcedureLinked", "rename"), ("ProcedureUnlinked", "drop")]
+    assert all(e["occurred_at"].startswith("2026-11-20T10:05") for e in events[3:])
+
+
+async def test_an_identical_snapshot_emits_nothing(ingest, pool) -> None:
+    body = snapshot(5, procedure("a"), procedure("b"))
+    assert (await put(ingest, body)).json() == {"linked": 2, "unlinked": 0}
+    assert (await put(ingest, body)).json() == {"linked": 0, "unlinked": 0}
+    assert (await put(ingest, snapshot(6, procedure("a"), procedure("b")))).json() == {"linked": 0, "unlinked": 0}
+    assert await pool.fetchval("SELECT count(*) FROM ingest.outbox") == 2
+
+
+async def test_an_empty_snapshot_unlinks_everything(ingest) -> None:
+    await put(ingest, snapshot(5, procedure("a"), procedure("b")))
+    assert (await put(ingest, snapshot(6))).json() == {"linked": 0, "unlinked": 2}
+
+
+async def test_a_snapshot_older_than_a_change_does_not_undo_it(ingest, pool) -> None:
+    await ingest.post("/v1/portal/changes", **signed({"changes": [change(IPHOFEN_VG, "late", minute=10)]}))
+    assert (await put(ingest, snapshot(5))).json() == {"linked": 0, "unlinked": 0}
+    assert await pool.fetchval("SELECT linked FROM ingest.link_state WHERE procedure_id = 'late'") is True
+
+
+async def test_invalid_snapshots_are_refused_and_store_nothing(ingest, pool) -> None:
+    unknown = await put(ingest, snapshot(5, procedure("a")), authority_id="09999999")
+    assert unknown.status_code == 422
+    assert unknown.json()["errors"][0]["field"] == "authority_id"
+    bad = await put(ingest, snapshot(5, procedure("a"), {"id": "b", "name": "B"}))
+    assert bad.status_code == 422
+    assert {(e["index"], e["field"]) for e in bad.json()["errors"]} == {(1, "procedures.scope"), (1, "procedures.kind")}
+    no_time = await put(ingest, {"procedures": []})
+    assert no_time.status_code == 422 and no_time.json()["errors"][0]["field"] == "as_of"
+    unsigned = await ingest.put(f"/v1/portal/authorities/{IPHOFEN_VG}/procedures", json=snapshot(5))
+    assert unsigned.status_code == 401
+    assert await pool.fetchval("SELECT count(*) FROM ingest.portal_change") == 0
