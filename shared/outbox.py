@@ -102,6 +102,13 @@ class OutboxRelay:
                 if conn is not None and not conn.is_closed():
                     conn.terminate()
 
+    async def drained(self, pool: asyncpg.Pool, *, timeout: float) -> None:
+        """Wait until every outbox row is published (for one-shot commands), at most `timeout` seconds."""
+        async with asyncio.timeout(timeout):
+            while await pool.fetchval(_PENDING):
+                self.wake.set()
+                await asyncio.sleep(0.1)
+
     async def drain_once(self, conn: asyncpg.Connection) -> int:
         rows = await conn.fetch(_FETCH, self.batch_size)
         if not rows:

@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     feed_secret: SecretStr | None = Field(None, description="HMAC key for portal feeds; unset refuses every feed")
     pvog_url: str | None = None
     pvog_poll_seconds: float = 300
+    pvog_token_url: str | None = Field(None, description="OAuth2 token endpoint (client credentials) of the PVOG feed")
+    pvog_client_id: str | None = None
+    pvog_client_secret: SecretStr | None = None
 
     threshold_default: int = Field(50, ge=1)
     threshold_bezirk: int = Field(30, ge=1)

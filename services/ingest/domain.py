@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -74,3 +74,48 @@ def snapshot_diff(
     links = [p for pid, p in wanted.items() if dict(current.get(pid) or {}) != dict(p)]
     unlinks = [pid for pid in current if pid not in wanted]
     return links, unlinks
+
+
+def authority_for_region(ars: str, known: Callable[[str], bool]) -> str | None:
+    """The authority key an ARS (Land 2 + RB 1 + Kreis 2 + Verband 4 + Gemeinde 3) stands for, if any.
+
+    AGS = ARS[0:5] + ARS[9:12]; a Verband 5xxx with Gemeinde 000 is a Verwaltungsgemeinschaft; Kreis or
+    Regierungsbezirk prefixes padded with zeros are the Landkreis or the Bezirk; a Land-level region names no
+    single authority.
+    """
+    if not ars.isdigit() or not 2 <= len(ars) <= 12:
+        return None
+    ars = ars.ljust(12, "0")
+    rb, kreis, verband, gemeinde = ars[2], ars[3:5], ars[5:9], ars[9:12]
+    candidates = []
+    if gemeinde != "000" or verband == "0000":
+        candidates.append(ars[0:5] + gemeinde)
+    if verband.startswith("5") and gemeinde == "000":
+        candidates.append(ars[0:9])
+    if verband == "0000" and gemeinde == "000" and kreis != "00":
+        candidates.append(ars[0:5])
+    if kreis == "00" and verband == "0000" and gemeinde == "000" and rb != "0":
+        candidates.append(ars[0:3])
+    return next((key for key in candidates if known(key)), None)
+
+
+def pvog_procedure_id(leistung: tuple[str, str] | None, service: tuple[str, str]) -> str:
+    """The procedure is the Leistung offered online; a tie without one stands for its service alone."""
+    if leistung is not None:
+        return f"pvog:{leistung[0]}:{leistung[1]}"
+    return f"pvog-dienst:{service[0]}:{service[1]}"
+
+
+def pvog_procedure(
+    procedure_id: str, service_name: str | None, url: str | None, leistung_name: str | None, leika_key: str | None
+) -> dict[str, Any]:
+    """A PVOG link is an online service tied to an authority's region, so it counts as a municipal online procedure."""
+    leika = leika_key if leika_key and leika_key.isdigit() and len(leika_key) <= 20 else None
+    return {
+        "id": procedure_id,
+        "name": (leistung_name or service_name or procedure_id)[:500],
+        "scope": "municipal",
+        "kind": "online",
+        "url": url[:2000] if url else None,
+        "leika_key": leika,
+    }

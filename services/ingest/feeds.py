@@ -40,7 +40,7 @@ def event_for(t: Transition, correlation_id: str) -> Event | None:
     return ProcedureUnlinked(**common, procedure=ProcedureId(id=c.key[1]))
 
 
-async def _apply(conn: asyncpg.Connection, source: str, changes: Sequence[Change], correlation_id: str) -> tuple[
+async def apply_in_tx(conn: asyncpg.Connection, source: str, changes: Sequence[Change], correlation_id: str) -> tuple[
     int, list[Event]
 ]:
     first: dict[str, Change] = {}
@@ -61,7 +61,7 @@ async def accept_changes(
 ) -> tuple[int, int]:
     """Store a validated batch all or nothing; returns (accepted, duplicates)."""
     async with pool.acquire() as conn, conn.transaction():
-        accepted, events = await _apply(conn, source, changes, correlation_id)
+        accepted, events = await apply_in_tx(conn, source, changes, correlation_id)
     duplicates = len(changes) - accepted
     CHANGES.labels(source, "accepted").inc(accepted)
     CHANGES.labels(source, "duplicate").inc(duplicates)
@@ -91,7 +91,7 @@ async def apply_snapshot(
         links, unlinks = domain.snapshot_diff(current, {p["id"]: p for p in procedures})
         changes = [_snapshot_change(authority_id, as_of, "linked", dict(p)) for p in links]
         changes += [_snapshot_change(authority_id, as_of, "unlinked", {"id": pid}) for pid in unlinks]
-        _, events = await _apply(conn, "snapshot", changes, correlation_id)
+        _, events = await apply_in_tx(conn, "snapshot", changes, correlation_id)
     _count(events)
     linked = sum(isinstance(e, ProcedureLinked) for e in events)
     log.info("snapshot_applied", authority_id=authority_id, linked=linked, unlinked=len(events) - linked)

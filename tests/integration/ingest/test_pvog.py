@@ -1,0 +1,111 @@
+"""The PVOG pull over real HTTP, the real database and broker, into eligibility's counts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from services.eligibility.app import build as build_eligibility
+from services.ingest import pvog
+from services.ingest.app import build as build_ingest
+from tests.conftest import eventually
+from tests.support.feed_server import FeedServer
+from tests.support.kafka import events_of, read_topic
+
+PAGES = [p.read_bytes() for p in sorted((Path(__file__).resolve().parents[2] / "fixtures" / "pvog").glob("page-*.xml"))]
+KITZINGEN, VG_IPHOFEN = "09675141", "096755616"
+HUND, GEWERBE = "pvog:L100012:LS-HUND", "pvog:L100012:LS-GEWERBE"
+
+
+def per_authority(events: list[dict]) -> dict[str, list[tuple[str, str]]]:
+    """Events in their order per authority (the key); across partitions there is no order to assert."""
+    out: dict[str, list[tuple[str, str]]] = {}
+    for e in events:
+        out.setdefault(e["authority_id"], []).append((e["event_type"], e["procedure"]["id"]))
+    return out
+
+
+async def test_pages_end_to_end_into_eligibility_counts(start, settings) -> None:
+    rt, _ = await start("ingest", build_ingest)
+    _, eligibility = await start("eligibility", build_eligibility)
+    async with FeedServer(PAGES).running() as feed, pvog.new_client() as client:
+        result = await pvog.sync(rt.pool, client, feed.first_url, backoff=0.01)
+    assert (result.pages, result.linked, result.unlinked) == (3, 4, 1)
+
+    events = events_of(await read_topic(settings, "portal.procedure-links.v1", at_least=5, settle=1.0))
+    assert per_authority(events) == {
+        KITZINGEN: [
+            ("ProcedureLinked", HUND),
+            ("ProcedureLinked", GEWERBE),  # page 3: its service arrived after the tie
+            ("ProcedureLinked", HUND),  # page 3: the service changed its name and address
+        ],
+        VG_IPHOFEN: [("ProcedureLinked", HUND), ("ProcedureUnlinked", HUND)],
+    }
+    kitzingen = [e for e in events if e["authority_id"] == KITZINGEN]
+    hund = kitzingen[0]["procedure"]
+    assert hund == {
+        "id": HUND, "name": "Hundesteuer - Anmeldung eines Hundes", "scope": "municipal", "kind": "online",
+        "url": "https://example.invalid/hund", "leika_key": "99102013104000",
+    }
+    assert kitzingen[2]["procedure"]["url"] == "https://example.invalid/hund-neu"
+
+    async def counts() -> tuple[int, int]:
+        kt = (await eligibility.get(f"/v1/authorities/{KITZINGEN}")).json()
+        vg = (await eligibility.get(f"/v1/authorities/{VG_IPHOFEN}")).json()
+        assert (kt["count"], vg["count"]) == (2, 0)
+        return kt["count"], vg["count"]
+
+    await eventually(counts)
+
+
+async def test_a_second_run_continues_where_the_first_stopped(start, pool) -> None:
+    rt, _ = await start("ingest", build_ingest)
+    async with FeedServer(PAGES).running() as feed, pvog.new_client() as client:
+        await pvog.sync(rt.pool, client, feed.first_url, backoff=0.01)
+        again = await pvog.sync(rt.pool, client, feed.first_url, backoff=0.01)
+        assert dict(feed.served) == {0: 1, 1: 1, 2: 1, 3: 1}
+    assert (again.pages, again.linked, again.unlinked) == (1, 0, 0)
+    assert await pool.fetchval("SELECT count(*) FROM ingest.outbox") == 5
+
+
+async def test_a_failure_between_pages_resumes_without_loss_or_duplicates(start, pool, settings) -> None:
+    rt, _ = await start("ingest", build_ingest)
+    async with FeedServer(PAGES, broken={2}).running() as feed, pvog.new_client() as client:
+        with pytest.raises(pvog.PvogError, match="HTTP 500"):
+            await pvog.sync(rt.pool, client, feed.first_url, backoff=0.01)
+        assert await pool.fetchval("SELECT pages FROM ingest.pvog_cursor") == 2
+        feed.broken.clear()
+        resumed = await pvog.sync(rt.pool, client, feed.first_url, backoff=0.01)
+        assert feed.served[0] == feed.served[1] == 1
+    assert resumed.pages == 1
+    events = events_of(await read_topic(settings, "portal.procedure-links.v1", at_least=5, settle=1.0))
+    assert len(events) == 5 == len({e["event_id"] for e in events})
+
+
+async def test_transient_errors_are_retried(start) -> None:
+    rt, _ = await start("ingest", build_ingest)
+    async with FeedServer(PAGES, failures={0: 2, 1: 1}).running() as feed, pvog.new_client() as client:
+        result = await pvog.sync(rt.pool, client, feed.first_url, backoff=0.01)
+    assert result.pages == 3
+
+
+async def test_oauth2_client_credentials_are_used_when_configured(start) -> None:
+    rt, _ = await start("ingest", build_ingest)
+    async with FeedServer(PAGES, require_token=True).running() as feed:
+        token_url = f"http://127.0.0.1:{feed.port}/token"
+        async with pvog.new_client(token_url=token_url, client_id="ingest-client", client_secret="client-secret") as c:
+            result = await pvog.sync(rt.pool, c, feed.first_url, backoff=0.01)
+        assert result.pages == 3 and feed.tokens_issued == 1
+        async with pvog.new_client(token_url=token_url, client_id="ingest-client", client_secret="wrong") as c:
+            with pytest.raises(pvog.PvogError, match="token endpoint"):
+                await pvog.sync(rt.pool, c, feed.first_url + "&other", backoff=0.01)
+
+
+async def test_an_unreadable_page_changes_nothing(start, pool) -> None:
+    rt, _ = await start("ingest", build_ingest)
+    async with FeedServer([PAGES[0], b"<broken"]).running() as feed, pvog.new_client() as client:
+        with pytest.raises(pvog.PvogError, match="not well-formed"):
+            await pvog.sync(rt.pool, client, feed.first_url, backoff=0.01)
+    assert await pool.fetchval("SELECT pages FROM ingest.pvog_cursor") == 1
+    assert await pool.fetchval("SELECT count(*) FROM ingest.outbox") == 2
