@@ -1,5 +1,10 @@
 """Idempotent batch consumption: parse, skip seen events, apply in one transaction, retry, dead-letter.
 
+Two ways to make redelivery harmless: by default the consumed event ids are claimed in `processed_event` in the
+handler's transaction (a seen id is skipped); a handler that is idempotent by its own state (eligibility's link
+rows carry the latest change they applied) sets `dedupe_event_ids=False` and saves one row per event. Either
+way the applied offset per partition is stored in `consumer_offset` in the same transaction.
+
 Offsets are committed by FastStream only after `handle` returns (AckPolicy.NACK_ON_ERROR): a transient failure
 (database or broker away) raises, the batch is sought back and redelivered; a message that fails for any other
 reason is retried a bounded number of times on its own and then published to `<topic>.dlq` with the error in
@@ -50,6 +55,13 @@ TRANSIENT: tuple[type[BaseException], ...] = (
     asyncpg.AdminShutdownError,
 )
 
+_SAVE_OFFSETS = """
+INSERT INTO consumer_offset AS o (consumer, topic, partition, "offset")
+SELECT $1, t, p, off FROM unnest($2::text[], $3::int[], $4::bigint[]) AS u(t, p, off)
+ON CONFLICT (consumer, topic, partition) DO UPDATE SET "offset" = excluded."offset", updated_at = now()
+    WHERE excluded."offset" > o."offset"
+"""
+
 _CLAIM = """
 INSERT INTO processed_event (consumer, event_id)
 SELECT $1, unnest($2::uuid[])
@@ -68,6 +80,11 @@ class PoisonMessage(Exception):
     """A message that can never be processed: not JSON, wrong schema, unknown event type."""
 
 
+async def _undecoded(_: Any) -> None:
+    """The handler reads the raw records itself (to isolate poison); FastStream need not decode the batch."""
+    return None
+
+
 def _header_safe(text: str, limit: int = 2_000) -> str:
     return " ".join(text.split())[:limit]
 
@@ -82,14 +99,17 @@ class BatchConsumer:
         pool: asyncpg.Pool,
         broker: KafkaBroker,
         settings: Settings,
+        dedupe_event_ids: bool = True,
     ) -> None:
         self.name = name
+        self.dedupe_event_ids = dedupe_event_ids
         self.spec = spec
         self.apply = apply
         self.pool = pool
         self.broker = broker
         self.settings = settings
         self._adapter: TypeAdapter[Any] = spec.adapter()
+        self._list_adapter: TypeAdapter[list[Any]] = TypeAdapter(list[spec.message_type])  # type: ignore[name-defined]
 
     def subscribe(self, description: str) -> None:
         """Register the FastStream batch subscriber for this consumer on the broker."""
@@ -107,6 +127,7 @@ class BatchConsumer:
             heartbeat_interval_ms=s.kafka_heartbeat_interval_ms,
             title=f"{self.name}:{self.spec.name}",
             description=description,
+            decoder=_undecoded,
         )
         async def consume(message: KafkaMessage) -> None:
             records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
@@ -118,13 +139,25 @@ class BatchConsumer:
         except ValidationError as exc:
             raise PoisonMessage(_header_safe(str(exc))) from exc
 
-    async def handle(self, records: Sequence[ConsumerRecord]) -> None:
-        good: list[Incoming] = []
+    async def parse_all(self, records: Sequence[ConsumerRecord]) -> tuple[list[Incoming], list[tuple[ConsumerRecord, PoisonMessage]]]:
+        """The whole batch in one pass; only when that fails, message by message to find the poison."""
+        try:
+            events = self._list_adapter.validate_json(b"[" + b",".join(r.value or b"null" for r in records) + b"]")
+            return [Incoming(r, e) for r, e in zip(records, events, strict=True)], []
+        except ValueError:  # a ValidationError, or a value that is a JSON fragment of several items
+            pass
+        good, poison = [], []
         for record in records:
             try:
                 good.append(Incoming(record, self.parse(record)))
             except PoisonMessage as exc:
-                await self.dead_letter(record, exc, attempts=1)
+                poison.append((record, exc))
+        return good, poison
+
+    async def handle(self, records: Sequence[ConsumerRecord]) -> None:
+        good, poison = await self.parse_all(records)
+        for record, exc in poison:
+            await self.dead_letter(record, exc, attempts=1)
         if not good:
             return
         started = time.perf_counter()
@@ -140,11 +173,19 @@ class BatchConsumer:
 
     async def _apply_in_tx(self, items: list[Incoming]) -> None:
         unique = list({i.event.event_id: i.event for i in items}.values())
+        offsets: dict[tuple[str, int], int] = {}
+        for i in items:
+            key = (i.record.topic, i.record.partition)
+            offsets[key] = max(offsets.get(key, -1), i.record.offset)
         async with self.pool.acquire() as conn, conn.transaction():
-            fresh = {r["event_id"] for r in await conn.fetch(_CLAIM, self.name, [e.event_id for e in unique])}
-            events = [e for e in unique if e.event_id in fresh]
+            events = unique
+            if self.dedupe_event_ids:
+                fresh = {r["event_id"] for r in await conn.fetch(_CLAIM, self.name, [e.event_id for e in unique])}
+                events = [e for e in unique if e.event_id in fresh]
             if events:
                 await self.apply(conn, events)
+            keys = sorted(offsets)
+            await conn.execute(_SAVE_OFFSETS, self.name, [k[0] for k in keys], [k[1] for k in keys], [offsets[k] for k in keys])
         CONSUMED.labels(self.name).inc(len(events))
         if skipped := len(items) - len(events):
             DUPLICATES.labels(self.name).inc(skipped)

@@ -21,7 +21,13 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 def build(rt: Runtime) -> FastAPI:
     THRESHOLDS.declare_publisher(rt.broker, rt.settings)
     consumer = BatchConsumer(
-        SERVICE, PROCEDURE_LINKS, on_procedure_links(rt.settings), pool=rt.pool, broker=rt.broker, settings=rt.settings
+        SERVICE,
+        PROCEDURE_LINKS,
+        on_procedure_links(rt.settings),
+        pool=rt.pool,
+        broker=rt.broker,
+        settings=rt.settings,
+        dedupe_event_ids=False,  # idempotent by state: a link row keeps the latest change it applied
     )
     consumer.subscribe("counts distinct counted procedures per authority; announces threshold crossings")
     app = new_app(SERVICE, "Running count of online procedures per authority; threshold crossings.")

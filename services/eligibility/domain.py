@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -26,7 +26,9 @@ def threshold_for(threshold_class: str, default: int, bezirk: int) -> int:
     return bezirk if threshold_class == "bezirk" else default
 
 
-@dataclass(frozen=True, slots=True)
+# Value objects below are not frozen only because frozen dataclasses are slow to build in the batch's hot loop;
+# nothing mutates them.
+@dataclass(slots=True)
 class Link:
     linked: bool
     counted: bool
@@ -38,7 +40,7 @@ class Link:
     linked_at: datetime | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class LinkChange:
     """One link event, reduced to what eligibility needs."""
 
@@ -58,7 +60,7 @@ class LinkChange:
         return (self.authority_id, self.procedure_id)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Standing:
     """An authority's count, its threshold, and the eligibility last announced in an event."""
 
@@ -84,7 +86,7 @@ class Outcome:
     crossings: list[Crossing]
 
 
-def announce(authority_id: str, s: Standing, cause: str, correlation_id: str) -> tuple[Standing, Crossing | None]:
+def announce(authority_id: str, s: Standing, cause: object, correlation_id: str) -> tuple[Standing, Crossing | None]:
     """A crossing only when the count's side of the threshold differs from the side last announced."""
     now_eligible = s.count >= s.threshold
     if now_eligible == s.eligible:
@@ -93,7 +95,7 @@ def announce(authority_id: str, s: Standing, cause: str, correlation_id: str) ->
     crossing = Crossing(
         uuid5(_EVENT_NS, f"{cause}:{direction}"), correlation_id, authority_id, direction, s.count, s.threshold
     )
-    return replace(s, eligible=now_eligible), crossing
+    return Standing(s.count, s.threshold, now_eligible), crossing
 
 
 def apply_changes(
@@ -108,8 +110,10 @@ def apply_changes(
     both events, exactly as if the events had come one by one.
     """
     out = Outcome(links={}, standings={}, crossings=[])
+    thresholds: dict[str, int] = {}
     for c in changes:
-        before = out.links.get(c.key) or links.get(c.key)
+        key = (c.authority_id, c.procedure_id)
+        before = out.links.get(key) or links.get(key)
         if before is not None and (c.occurred_at, c.change_id) <= (before.occurred_at, before.change_id):
             continue
         was_counted = before is not None and before.linked and before.counted
@@ -121,13 +125,17 @@ def apply_changes(
             )
         else:
             after = Link(False, False, c.occurred_at, c.change_id)
-        out.links[c.key] = after
+        out.links[key] = after
         delta = int(after.counted) - int(was_counted)
         standing = out.standings.get(c.authority_id) or standings.get(c.authority_id)
+        threshold = thresholds.get(c.authority_id)
+        if threshold is None:
+            threshold = thresholds[c.authority_id] = threshold_of(c.authority_id)
         if standing is None:
-            standing = Standing(0, threshold_of(c.authority_id), False)
-        standing = replace(standing, count=standing.count + delta, threshold=threshold_of(c.authority_id))
-        standing, crossing = announce(c.authority_id, standing, str(c.event_id), c.correlation_id)
+            standing = Standing(delta, threshold, False)
+        elif delta or standing.threshold != threshold:
+            standing = Standing(standing.count + delta, threshold, standing.eligible)
+        standing, crossing = announce(c.authority_id, standing, c.event_id, c.correlation_id)
         out.standings[c.authority_id] = standing
         if crossing:
             out.crossings.append(crossing)

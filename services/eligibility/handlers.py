@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Any
 
 import asyncpg
 import structlog
@@ -24,28 +23,22 @@ CROSSINGS = Counter("eligibility_crossings_total", "threshold events written", [
 
 def threshold_of(settings: Settings):  # noqa: ANN201 - a closure over the configured thresholds
     reg = registry()
+    default, bezirk = settings.threshold_default, settings.threshold_bezirk
 
     def of(authority_id: str) -> int:
         authority = reg.get(authority_id)
-        cls = authority.threshold_class if authority else "default"
-        return domain.threshold_for(cls, settings.threshold_default, settings.threshold_bezirk)
+        return domain.threshold_for(authority.threshold_class if authority else "default", default, bezirk)
 
     return of
 
 
 def to_change(e: ProcedureLinked | ProcedureUnlinked) -> LinkChange:
-    common: dict[str, Any] = {
-        "event_id": e.event_id,
-        "correlation_id": e.correlation_id,
-        "authority_id": e.authority_id,
-        "procedure_id": e.procedure.id,
-        "occurred_at": e.occurred_at,
-        "change_id": e.change_id,
-    }
+    p = e.procedure
     if isinstance(e, ProcedureLinked):
-        p = e.procedure
-        return LinkChange(**common, linked=True, name=p.name, scope=p.scope, kind=p.kind)
-    return LinkChange(**common, linked=False)
+        return LinkChange(
+            e.event_id, e.correlation_id, e.authority_id, p.id, True, e.occurred_at, e.change_id, p.name, p.scope, p.kind
+        )
+    return LinkChange(e.event_id, e.correlation_id, e.authority_id, p.id, False, e.occurred_at, e.change_id)
 
 
 def crossing_event(c: Crossing) -> ThresholdCrossed | ThresholdLost:

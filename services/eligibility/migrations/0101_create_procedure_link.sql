@@ -13,7 +13,6 @@ CREATE TABLE procedure_link (
     linked_at    timestamptz,
     PRIMARY KEY (authority_id, procedure_id)
 );
-CREATE INDEX procedure_link_counted ON procedure_link (authority_id) WHERE linked AND counted;
 
 -- Each authority's running count and the eligibility last announced in an event.
 CREATE TABLE authority_count (

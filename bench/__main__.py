@@ -1,0 +1,299 @@
+"""`make bench`: the system's rates beside this machine's limits, measured side by side in one run.
+
+Every figure is a rate measured here and now; the targets are ratios between figures of the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from shared import db
+from shared.authorities import registry
+from shared.events import Procedure, ProcedureLinked
+from shared.settings import Settings
+from shared.topics import ensure_topics
+from tests.conftest import sign
+from tests.support import infra
+from tests.support.builders import change
+from tests.support.processes import ServiceProcess
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+T0 = datetime(2026, 11, 20, tzinfo=UTC)
+
+
+def link_events(n: int, seed: int = 7) -> list[ProcedureLinked]:
+    """Link events spread over every authority, as a realistic mix: mostly online, some information pages."""
+    rnd = random.Random(seed)
+    keys = [a.key for a in registry()]
+    out = []
+    for i in range(n):
+        authority = rnd.choice(keys)
+        kind = "online" if rnd.random() < 0.85 else "information"
+        out.append(
+            ProcedureLinked(
+                authority_id=authority,
+                correlation_id="bench",
+                occurred_at=T0 + timedelta(milliseconds=i),
+                change_id=f"bench-{i}",
+                procedure=Procedure(id=f"p-{rnd.randrange(120)}", name="Verfahren", scope="municipal", kind=kind),
+            )
+        )
+    return out
+
+
+async def raw_produce(settings: Settings, topic: str, payloads: list[tuple[bytes, bytes]]) -> float:
+    producer = AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_list, acks="all", enable_idempotence=False, linger_ms=2
+    )
+    await producer.start()
+    try:
+        started = time.perf_counter()
+        futures = [await producer.send(topic, value=v, key=k) for k, v in payloads]
+        await asyncio.gather(*futures)
+        return len(payloads) / (time.perf_counter() - started)
+    finally:
+        await producer.stop()
+
+
+async def raw_consume(settings: Settings, topic: str, n: int) -> float:
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_list, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()
+        partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        seen = 0
+        started = time.perf_counter()
+        while seen < n:
+            batch = await consumer.getmany(timeout_ms=500, max_records=5_000)
+            for records in batch.values():
+                for r in records:
+                    json.loads(r.value)
+                seen += len(records)
+        return n / (time.perf_counter() - started)
+    finally:
+        await consumer.stop()
+
+
+BARE_SETUP = """
+DROP SCHEMA IF EXISTS bench CASCADE;
+CREATE SCHEMA bench;
+CREATE TABLE bench.link (authority_id text, procedure_id text, linked boolean, counted boolean,
+                         occurred_at timestamptz, PRIMARY KEY (authority_id, procedure_id));
+CREATE TABLE bench.count (authority_id text PRIMARY KEY, count int NOT NULL);
+CREATE TABLE bench.seen (event_id uuid PRIMARY KEY);
+"""
+BARE_APPLY = """
+WITH fresh AS (
+    INSERT INTO bench.seen SELECT unnest($1::uuid[]) ON CONFLICT DO NOTHING RETURNING event_id
+), up AS (
+    INSERT INTO bench.link AS l
+    SELECT DISTINCT ON (a, p) a, p, true, c, t
+    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::boolean[], $5::timestamptz[]) AS u(e, a, p, c, t)
+    WHERE e IN (SELECT event_id FROM fresh)
+    ORDER BY a, p, t DESC
+    ON CONFLICT (authority_id, procedure_id) DO UPDATE
+    SET linked = excluded.linked, counted = excluded.counted, occurred_at = excluded.occurred_at
+    WHERE excluded.occurred_at > l.occurred_at
+    RETURNING authority_id
+)
+INSERT INTO bench.count AS c (authority_id, count)
+SELECT l.authority_id, count(*) FILTER (WHERE l.linked AND l.counted)
+FROM bench.link l WHERE l.authority_id IN (SELECT DISTINCT authority_id FROM up)
+GROUP BY l.authority_id
+ON CONFLICT (authority_id) DO UPDATE SET count = excluded.count
+"""
+
+
+async def sql_limit(url: str, events: list[ProcedureLinked], batch: int = 1_000) -> float:
+    """The bare set-based SQL that applies link events (dedupe, upsert, recount touched): the database's limit."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(BARE_SETUP)
+        started = time.perf_counter()
+        for i in range(0, len(events), batch):
+            chunk = events[i : i + batch]
+            async with conn.transaction():
+                await conn.execute(
+                    BARE_APPLY,
+                    [e.event_id for e in chunk],
+                    [e.authority_id for e in chunk],
+                    [e.procedure.id for e in chunk],
+                    [e.procedure.kind == "online" for e in chunk],
+                    [e.occurred_at for e in chunk],
+                )
+        return len(events) / (time.perf_counter() - started)
+    finally:
+        await conn.close()
+
+
+async def naive(url: str, events: list[ProcedureLinked]) -> float:
+    """A handler that commits one transaction per event: the rate batching must beat."""
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(BARE_SETUP)
+        started = time.perf_counter()
+        for e in events:
+            async with conn.transaction():
+                if await conn.fetchval(
+                    "INSERT INTO bench.seen VALUES ($1) ON CONFLICT DO NOTHING RETURNING event_id", e.event_id
+                ) is None:
+                    continue
+                await conn.execute(
+                    """INSERT INTO bench.link AS l VALUES ($1, $2, true, $3, $4)
+                       ON CONFLICT (authority_id, procedure_id) DO UPDATE SET linked = true,
+                       counted = excluded.counted, occurred_at = excluded.occurred_at
+                       WHERE excluded.occurred_at > l.occurred_at""",
+                    e.authority_id, e.procedure.id, e.procedure.kind == "online", e.occurred_at,
+                )
+                n = await conn.fetchval(
+                    "SELECT count(*) FROM bench.link WHERE authority_id = $1 AND linked AND counted", e.authority_id
+                )
+                await conn.execute(
+                    """INSERT INTO bench.count VALUES ($1, $2)
+                       ON CONFLICT (authority_id) DO UPDATE SET count = excluded.count""",
+                    e.authority_id, n,
+                )
+        return len(events) / (time.perf_counter() - started)
+    finally:
+        await conn.execute("DROP SCHEMA IF EXISTS bench CASCADE")
+        await conn.close()
+
+
+async def eligibility_rate(settings: Settings, n: int, log_dir: Path) -> float:
+    """Events/s from portal.procedure-links.v1 to stored counts, through the real eligibility process."""
+    proc = ServiceProcess("eligibility", settings, log_dir)
+    proc.start()
+    try:
+        await proc.ready(timeout=120)
+        conn = await asyncpg.connect(settings.database_url)
+        applied = 'SELECT coalesce(sum("offset" + 1), 0)::bigint FROM eligibility.consumer_offset'
+        try:
+            deadline = time.monotonic() + 600
+            first: tuple[float, int] | None = None
+            while (done := await conn.fetchval(applied)) < n:
+                if first is None and done > 0:
+                    first = (time.perf_counter(), done)
+                if time.monotonic() > deadline:
+                    raise RuntimeError("eligibility did not finish within 600 s")
+                await asyncio.sleep(0.02)
+            ended = time.perf_counter()
+        finally:
+            await conn.close()
+        assert first is not None
+        # Timed from the first committed batch, so the consumer group's join is not counted.
+        return (n - first[1]) / (ended - first[0])
+    finally:
+        proc.stop()
+
+
+async def ingest_rate(settings: Settings, n: int, log_dir: Path, batch: int = 1_000, concurrency: int = 4) -> float:
+    """Changes/s accepted durably (202) through the signed feed API, in batches of 1,000."""
+    rnd = random.Random(11)
+    keys = [a.key for a in registry()]
+    bodies = []
+    for b in range(n // batch):
+        changes = [change(rnd.choice(keys), f"p-{rnd.randrange(150)}", minute=b) for _ in range(batch)]
+        bodies.append(json.dumps({"changes": changes}).encode())
+    proc = ServiceProcess("ingest", settings, log_dir)
+    proc.start()
+    try:
+        await proc.ready(timeout=120)
+        queue: asyncio.Queue[bytes] = asyncio.Queue()
+        for body in bodies:
+            queue.put_nowait(body)
+
+        async def worker(client: httpx.AsyncClient) -> None:
+            while not queue.empty():
+                body = queue.get_nowait()
+                r = await client.post(
+                    "/v1/portal/changes", content=body,
+                    headers={"content-type": "application/json", "X-Portal-Signature": sign(body, settings.feed_secret.get_secret_value())},
+                )
+                if r.status_code != 202:
+                    raise RuntimeError(f"ingest answered {r.status_code}: {r.text[:200]}")
+
+        async with httpx.AsyncClient(base_url=proc.url, timeout=120) as client:
+            started = time.perf_counter()
+            await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+            return len(bodies) * batch / (time.perf_counter() - started)
+    finally:
+        proc.stop()
+
+
+async def main(scale: float) -> dict[str, float | str | int]:
+    results: dict[str, float | str | int] = {}
+    log_dir = RESULTS / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    infra.start_local_postgres()
+    server = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+    with infra.tansu(log=log_dir / "tansu.log") as broker:
+        name = f"da_bench_{uuid.uuid4().hex[:8]}"
+        url = db.with_database(server, name)
+        await db.ensure_database(url)
+        try:
+            settings = Settings(
+                kafka_bootstrap_servers=broker.url, database_url=url, feed_secret="bench-secret",
+                kafka_topic_prefix="bench.", kafka_group_prefix="bench.", kafka_session_timeout_ms=6_000,
+                kafka_heartbeat_interval_ms=500,
+            )
+            await ensure_topics(settings)
+            n = int(100_000 * scale)
+            events = link_events(n)
+            payloads = [(e.authority_id.encode(), e.to_json()) for e in events]
+            topic = settings.topic("portal.procedure-links.v1")
+
+            print(f"bench: {n} link events, broker Tansu at {broker.url}, database {name}", flush=True)
+            results["raw_produce_per_s"] = await raw_produce(settings, topic, payloads)
+            results["raw_consume_per_s"] = await raw_consume(settings, topic, n)
+            results["sql_limit_per_s"] = await sql_limit(url, events)
+            results["naive_per_s"] = await naive(url, events[: max(2_000, n // 20)])
+            results["eligibility_per_s"] = await eligibility_rate(settings, n, log_dir)
+            results["ingest_per_s"] = await ingest_rate(settings, n, log_dir)
+        finally:
+            admin = await asyncpg.connect(db.with_database(server, "postgres"))
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            await admin.close()
+    results["eligibility_vs_sql_limit"] = results["eligibility_per_s"] / results["sql_limit_per_s"]  # type: ignore[operator]
+    results["eligibility_vs_naive"] = results["eligibility_per_s"] / results["naive_per_s"]  # type: ignore[operator]
+    results["events"] = n
+    results["cores"] = os.cpu_count() or 0
+    results["memory_gb"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
+    results["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
+    results["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    return results
+
+
+def table(results: dict[str, float | str | int]) -> str:
+    lines = ["| figure | value |", "|---|---|"]
+    for key, value in results.items():
+        shown = f"{value:,.0f}" if isinstance(value, float) and value >= 100 else (f"{value:.2f}" if isinstance(value, float) else str(value))
+        lines.append(f"| `{key}` | {shown} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 100,000 events")
+    args = parser.parse_args()
+    out = asyncio.run(main(args.scale))
+    print(table(out))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "latest.json").write_text(json.dumps(out, indent=2) + "\n")
+    sys.exit(0)
