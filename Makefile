@@ -26,8 +26,9 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+## make bench: rates beside this machine's limits, in one run (writes bench/results/latest.json)
 bench: $(STAMP)
-	@echo "make bench: not yet - the benchmark comes with issue #9"
+	$(PY) -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

@@ -143,37 +143,58 @@ async def sql_limit(url: str, events: list[ProcedureLinked], batch: int = 1_000)
         await conn.close()
 
 
-async def naive(url: str, events: list[ProcedureLinked]) -> float:
-    """A handler that commits one transaction per event: the rate batching must beat."""
-    conn = await asyncpg.connect(url)
+NAIVE_STEPS = (
+    "INSERT INTO bench.seen VALUES ($1) ON CONFLICT DO NOTHING RETURNING event_id",
+    """INSERT INTO bench.link AS l VALUES ($1, $2, true, $3, $4)
+       ON CONFLICT (authority_id, procedure_id) DO UPDATE SET linked = true,
+       counted = excluded.counted, occurred_at = excluded.occurred_at
+       WHERE excluded.occurred_at > l.occurred_at""",
+    "SELECT count(*) FROM bench.link WHERE authority_id = $1 AND linked AND counted",
+    """INSERT INTO bench.count VALUES ($1, $2)
+       ON CONFLICT (authority_id) DO UPDATE SET count = excluded.count""",
+)
+
+
+async def naive(settings: Settings, url: str, n: int) -> float:
+    """The handler batching must beat: a FastStream subscriber taking one message at a time, one transaction
+    per event (dedupe, upsert, recount), its offset committed after each message."""
+    from faststream import AckPolicy
+    from faststream.kafka import KafkaBroker
+
+    pool = await asyncpg.create_pool(url, min_size=1, max_size=2)
+    await pool.execute(BARE_SETUP)
+    done = asyncio.Event()
+    seen = 0
+    marks: list[float] = []
+    broker = KafkaBroker(settings.bootstrap_list, acks="all", enable_idempotence=False, logger=None)
+
+    @broker.subscriber(
+        settings.topic("portal.procedure-links.v1"), group_id="bench.naive", auto_offset_reset="earliest",
+        ack_policy=AckPolicy.ACK, session_timeout_ms=6_000, heartbeat_interval_ms=500,
+    )
+    async def on_link(body: dict) -> None:
+        nonlocal seen
+        e = ProcedureLinked.model_validate(body)
+        async with pool.acquire() as conn, conn.transaction():
+            if await conn.fetchval(NAIVE_STEPS[0], e.event_id) is not None:
+                await conn.execute(NAIVE_STEPS[1], e.authority_id, e.procedure.id, e.procedure.kind == "online", e.occurred_at)
+                count = await conn.fetchval(NAIVE_STEPS[2], e.authority_id)
+                await conn.execute(NAIVE_STEPS[3], e.authority_id, count)
+        seen += 1
+        if seen == 1:
+            marks.append(time.perf_counter())
+        if seen >= n:
+            marks.append(time.perf_counter())
+            done.set()
+
+    await broker.start()
     try:
-        await conn.execute(BARE_SETUP)
-        started = time.perf_counter()
-        for e in events:
-            async with conn.transaction():
-                if await conn.fetchval(
-                    "INSERT INTO bench.seen VALUES ($1) ON CONFLICT DO NOTHING RETURNING event_id", e.event_id
-                ) is None:
-                    continue
-                await conn.execute(
-                    """INSERT INTO bench.link AS l VALUES ($1, $2, true, $3, $4)
-                       ON CONFLICT (authority_id, procedure_id) DO UPDATE SET linked = true,
-                       counted = excluded.counted, occurred_at = excluded.occurred_at
-                       WHERE excluded.occurred_at > l.occurred_at""",
-                    e.authority_id, e.procedure.id, e.procedure.kind == "online", e.occurred_at,
-                )
-                n = await conn.fetchval(
-                    "SELECT count(*) FROM bench.link WHERE authority_id = $1 AND linked AND counted", e.authority_id
-                )
-                await conn.execute(
-                    """INSERT INTO bench.count VALUES ($1, $2)
-                       ON CONFLICT (authority_id) DO UPDATE SET count = excluded.count""",
-                    e.authority_id, n,
-                )
-        return len(events) / (time.perf_counter() - started)
+        await asyncio.wait_for(done.wait(), 600)
     finally:
-        await conn.execute("DROP SCHEMA IF EXISTS bench CASCADE")
-        await conn.close()
+        await broker.stop()
+        await pool.execute("DROP SCHEMA IF EXISTS bench CASCADE")
+        await pool.close()
+    return (n - 1) / (marks[1] - marks[0])
 
 
 async def eligibility_rate(settings: Settings, n: int, log_dir: Path) -> float:
@@ -263,7 +284,7 @@ async def main(scale: float) -> dict[str, float | str | int]:
             results["raw_produce_per_s"] = await raw_produce(settings, topic, payloads)
             results["raw_consume_per_s"] = await raw_consume(settings, topic, n)
             results["sql_limit_per_s"] = await sql_limit(url, events)
-            results["naive_per_s"] = await naive(url, events[: max(2_000, n // 20)])
+            results["naive_per_s"] = await naive(settings, url, max(2_000, n // 20))
             results["eligibility_per_s"] = await eligibility_rate(settings, n, log_dir)
             results["ingest_per_s"] = await ingest_rate(settings, n, log_dir)
         finally:

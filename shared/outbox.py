@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
+import collections
 from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
 import structlog
-from faststream.kafka import KafkaBroker
+from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Gauge
 
 from shared.events import Event
@@ -22,13 +22,13 @@ PUBLISHED = Counter("outbox_published_total", "events published from the outbox"
 PENDING = Gauge("outbox_pending", "events written but not yet published")
 
 _INSERT = """
-INSERT INTO outbox (event_id, topic, key, event_type, payload, headers)
-SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::jsonb[])
+INSERT INTO outbox (event_id, topic, key, event_type, correlation_id, payload)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[])
 ON CONFLICT (event_id) DO NOTHING
 """
 _NOTIFY = "SELECT pg_notify('outbox_' || current_schema(), '')"
 _FETCH = """
-SELECT id, topic, key, payload, headers FROM outbox
+SELECT id, event_id, topic, key, event_type, correlation_id, payload FROM outbox
 WHERE published_at IS NULL ORDER BY id LIMIT $1
 """
 _MARK = "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])"
@@ -47,8 +47,8 @@ async def enqueue(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
         [topic_of(e).name for e in events],
         [e.authority_id for e in events],
         [e.event_type for e in events],
+        [e.correlation_id for e in events],
         [e.to_json() for e in events],
-        [json.dumps(e.headers()) for e in events],
     )
     await conn.execute(_NOTIFY)
 
@@ -60,11 +60,8 @@ class OutboxRelay:
     A crash between publish and mark re-publishes those rows on restart (at least once), never loses them.
     """
 
-    def __init__(
-        self, settings: Settings, broker: KafkaBroker, *, batch_size: int = 1_000, poll_s: float = 1.0
-    ) -> None:
+    def __init__(self, settings: Settings, *, batch_size: int = 1_000, poll_s: float = 1.0) -> None:
         self.settings = settings
-        self.broker = broker
         self.batch_size = batch_size
         self.poll_s = poll_s
         self.wake = asyncio.Event()
@@ -74,6 +71,7 @@ class OutboxRelay:
         backoff = 0.5
         while True:
             conn: asyncpg.Connection | None = None
+            producer: AIOKafkaProducer | None = None
             try:
                 conn = await connect()
                 if not await conn.fetchval(_LOCK):
@@ -82,10 +80,12 @@ class OutboxRelay:
                     continue
                 channel = await conn.fetchval(_CHANNEL)
                 await conn.add_listener(channel, lambda *_: self.wake.set())
+                producer = new_producer(self.settings)
+                await producer.start()
                 log.info("outbox_relay_leading")
                 backoff = 0.5
                 while True:
-                    sent = await self.drain_once(conn)
+                    sent = await self.drain_once(conn, producer)
                     if sent < self.batch_size:
                         self.wake.clear()
                         try:
@@ -99,6 +99,8 @@ class OutboxRelay:
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 10.0)
             finally:
+                if producer is not None:
+                    await producer.stop()
                 if conn is not None and not conn.is_closed():
                     conn.terminate()
 
@@ -109,27 +111,41 @@ class OutboxRelay:
                 self.wake.set()
                 await asyncio.sleep(0.1)
 
-    async def drain_once(self, conn: asyncpg.Connection) -> int:
+    async def drain_once(self, conn: asyncpg.Connection, producer: AIOKafkaProducer) -> int:
         rows = await conn.fetch(_FETCH, self.batch_size)
         if not rows:
             PENDING.set(0)
             return 0
-        futures = []
-        for r in rows:
-            headers = json.loads(r["headers"])
-            futures.append(
-                await self.broker.publish(
-                    bytes(r["payload"]),
-                    topic=self.settings.topic(r["topic"]),
-                    key=r["key"].encode(),
-                    headers=headers,
-                    correlation_id=headers.get("correlation_id"),
-                    no_confirm=True,
-                )
+        futures = [
+            await producer.send(
+                self.settings.topic(r["topic"]),
+                value=r["payload"],
+                key=r["key"].encode(),
+                headers=[
+                    ("content-type", b"application/json"),
+                    ("event_type", r["event_type"].encode()),
+                    ("event_id", str(r["event_id"]).encode()),
+                    ("correlation_id", r["correlation_id"].encode()),
+                ],
             )
+            for r in rows
+        ]
         await asyncio.gather(*futures)
         await conn.execute(_MARK, [r["id"] for r in rows])
-        for r in rows:
-            PUBLISHED.labels(r["topic"]).inc()
+        for topic, n in collections.Counter(r["topic"] for r in rows).items():
+            PUBLISHED.labels(topic).inc(n)
         PENDING.set(await conn.fetchval(_PENDING))
         return len(rows)
+
+
+def new_producer(settings: Settings) -> AIOKafkaProducer:
+    """acks=all and no idempotence (Tansu refuses idempotent producers); one in-flight order per partition."""
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.bootstrap_list,
+        acks="all",
+        enable_idempotence=False,
+        linger_ms=5,
+        max_batch_size=256 * 1024,
+        request_timeout_ms=15_000,
+        client_id="digitales-amt-relay",
+    )

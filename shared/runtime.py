@@ -104,7 +104,7 @@ async def service_runtime(
         rt = Runtime(service, settings, pool, broker)
         app = build(rt)
         await _retry(f"broker at {settings.kafka_bootstrap_servers}", settings, broker.start)
-        relay = OutboxRelay(settings, broker)
+        relay = OutboxRelay(settings)
         tasks = [asyncio.create_task(relay.run(lambda: db.connect(url, service)), name=f"{service}-relay")]
         tasks += [asyncio.create_task(job(), name=f"{service}-job") for job in rt.background]
         app.state.relay = relay

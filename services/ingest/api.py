@@ -18,8 +18,10 @@ from services.ingest.schemas import (
     MAX_BODY_BYTES,
     MAX_CHANGES,
     ChangesIn,
+    RawChangesIn,
     SnapshotIn,
     field_errors,
+    parse_body,
     parse_changes,
     parse_procedures,
 )
@@ -50,8 +52,8 @@ async def on_feed_refused(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(exc.body, status_code=exc.status)
 
 
-async def read_signed_json(request: Request, secret: SecretStr | None) -> Any:
-    """The body, only if it is small enough, signed with FEED_SECRET, JSON, and sent as JSON."""
+async def read_signed(request: Request, secret: SecretStr | None) -> bytes:
+    """The raw body, only if it is small enough, signed with FEED_SECRET, and sent as JSON."""
     if secret is None or not secret.get_secret_value():
         raise _refuse(503, "feed disabled: FEED_SECRET is not configured")
     length = request.headers.get("content-length")
@@ -69,6 +71,10 @@ async def read_signed_json(request: Request, secret: SecretStr | None) -> Any:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
         raise _refuse(415, "Content-Type must be application/json")
+    return bytes(body)
+
+
+def load_json(body: bytes) -> Any:
     try:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -116,14 +122,18 @@ def feed_router(pool: asyncpg.Pool, registry: Registry, secret: SecretStr | None
         },
     )
     async def post_changes(request: Request) -> JSONResponse:
-        data = await read_signed_json(request, secret)
-        try:
-            raw = ChangesIn.model_validate(data).changes
-        except ValidationError as exc:
-            raise _unprocessable(field_errors(exc, None)) from exc
-        if len(raw) > MAX_CHANGES:
+        body = await read_signed(request, secret)
+        if (fast := parse_body(body, registry)) is None:
+            try:
+                raw = RawChangesIn.model_validate(load_json(body)).changes
+            except ValidationError as exc:
+                raise _unprocessable(field_errors(exc, None)) from exc
+            if len(raw) > MAX_CHANGES:
+                raise _refuse(413, f"over {MAX_CHANGES} changes in one batch")
+            fast = parse_changes(raw, registry)
+        changes, errors = fast
+        if len(changes) > MAX_CHANGES:
             raise _refuse(413, f"over {MAX_CHANGES} changes in one batch")
-        changes, errors = parse_changes(raw, registry)
         if errors:
             raise _unprocessable(errors)
         accepted, duplicates = await feeds.accept_changes(
@@ -144,7 +154,7 @@ def feed_router(pool: asyncpg.Pool, registry: Registry, secret: SecretStr | None
         },
     )
     async def put_snapshot(authority_id: str, request: Request) -> JSONResponse:
-        data = await read_signed_json(request, secret)
+        data = load_json(await read_signed(request, secret))
         if authority_id not in registry:
             raise _unprocessable(
                 [{"index": None, "field": "authority_id", "message": f"unknown authority key {authority_id!r}"}]

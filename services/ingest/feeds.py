@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -28,16 +28,18 @@ def event_for(t: Transition, correlation_id: str) -> Event | None:
     if action is None:
         return None
     c = t.change
+    # Built without re-validation: every field comes from a change validated at the API or the XZuFi parser.
     common: dict[str, Any] = {
         "event_id": domain.event_id_for(c.change_id, action),
-        "occurred_at": c.occurred_at,
+        "event_version": 1,
+        "occurred_at": c.occurred_at.astimezone(UTC),
         "authority_id": c.authority_id,
         "correlation_id": correlation_id,
         "change_id": c.change_id,
     }
     if action == "linked":
-        return ProcedureLinked(**common, procedure=Procedure.model_validate(c.procedure))
-    return ProcedureUnlinked(**common, procedure=ProcedureId(id=c.key[1]))
+        return ProcedureLinked.model_construct(**common, procedure=Procedure.model_construct(**c.procedure))
+    return ProcedureUnlinked.model_construct(**common, procedure=ProcedureId.model_construct(id=c.key[1]))
 
 
 async def apply_in_tx(conn: asyncpg.Connection, source: str, changes: Sequence[Change], correlation_id: str) -> tuple[

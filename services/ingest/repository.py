@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
+import pydantic_core
 
 from services.ingest.domain import Change, Transition
 
@@ -46,6 +47,10 @@ SELECT procedure_id, procedure FROM link_state WHERE authority_id = $1 AND linke
 """
 
 
+def _json(value: Any) -> str:
+    return pydantic_core.to_json(value).decode()
+
+
 async def insert_changes(conn: asyncpg.Connection, source: str, changes: Sequence[Change]) -> set[str]:
     """Store changes not seen before; returns the ids that are new."""
     rows = await conn.fetch(
@@ -56,7 +61,7 @@ async def insert_changes(conn: asyncpg.Connection, source: str, changes: Sequenc
         [c.key[1] for c in changes],
         [c.action for c in changes],
         [c.occurred_at for c in changes],
-        [json.dumps(dict(c.procedure)) for c in changes],
+        [_json(c.procedure) for c in changes],
     )
     return {r["change_id"] for r in rows}
 
@@ -70,7 +75,7 @@ async def apply_links(conn: asyncpg.Connection, changes: Sequence[Change]) -> li
         [c.authority_id for c in changes],
         [c.key[1] for c in changes],
         [c.action == "linked" for c in changes],
-        [json.dumps(dict(c.procedure)) for c in changes],
+        [_json(c.procedure) for c in changes],
         [c.occurred_at for c in changes],
         [c.change_id for c in changes],
     )

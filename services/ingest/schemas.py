@@ -37,9 +37,15 @@ _change = TypeAdapter(ChangeIn)
 
 
 class ChangesIn(BaseModel):
-    """`POST /v1/portal/changes`"""
+    """`POST /v1/portal/changes`: the fast path validates the whole body in one pass."""
 
-    changes: list[dict[str, Any]] = Field(description="portal changes, at most 5,000; see CONTRACT.md")
+    changes: list[ChangeIn] = Field(description="portal changes, at most 5,000; see CONTRACT.md")
+
+
+class RawChangesIn(BaseModel):
+    """The same body item by item, to name every invalid change."""
+
+    changes: list[dict[str, Any]]
 
 
 class SnapshotIn(BaseModel):
@@ -60,6 +66,16 @@ def field_errors(exc: ValidationError, index: int | None, tags: tuple[str, ...] 
             message = "action must be 'linked' or 'unlinked'"
         out.append({"index": index, "field": ".".join(loc) or "body", "message": message})
     return out
+
+
+def parse_body(body: bytes, registry: Registry) -> tuple[list[Change], list[dict[str, Any]]] | None:
+    """The whole batch when it is valid JSON of valid changes; None when it needs the item-by-item path."""
+    try:
+        parsed = ChangesIn.model_validate_json(body).changes
+    except ValidationError:
+        return None
+    errors = [e for i, c in enumerate(parsed) for e in _authority_error(c.authority_id, i, registry)]
+    return ([] if errors else [to_change(c) for c in parsed]), errors
 
 
 def to_change(c: LinkedChange | UnlinkedChange) -> Change:

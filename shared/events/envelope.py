@@ -33,14 +33,6 @@ class Event(BaseModel):
     def to_json(self) -> bytes:
         return self.model_dump_json().encode()
 
-    def headers(self) -> dict[str, str]:
-        return {
-            "content-type": "application/json",
-            "event_type": self.event_type,
-            "event_id": str(self.event_id),
-            "correlation_id": self.correlation_id,
-        }
-
 
 def log_fields(event: Event | dict[str, Any]) -> dict[str, Any]:
     """The fields every log line about an event carries."""

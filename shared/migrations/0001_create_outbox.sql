@@ -5,8 +5,8 @@ CREATE TABLE outbox (
     topic        text        NOT NULL,
     key          text        NOT NULL,
     event_type   text        NOT NULL,
+    correlation_id text      NOT NULL,
     payload      bytea       NOT NULL,
-    headers      jsonb       NOT NULL,
     created_at   timestamptz NOT NULL DEFAULT now(),
     published_at timestamptz
 );
