@@ -1,0 +1,76 @@
+"""The reviewer console in a real headless browser: log in, claim, approve, see it decided."""
+
+from __future__ import annotations
+
+from services.awards.app import build as build_awards
+from tests.conftest import eventually
+from tests.support.awards import add_reviewer, crossed
+from tests.support.browser import artifact, browser_page, serve
+from tests.support.kafka import events_of, produce, read_topic
+
+
+async def test_a_reviewer_claims_and_approves_in_the_console(start, settings) -> None:
+    rt, client = await start("awards", build_awards)
+    headers = await add_reviewer(rt.pool, "Maria Muster")
+    token = headers["Authorization"].removeprefix("Bearer ")
+    await produce(settings, "eligibility.thresholds.v1", [("09675141", crossed("09675141", count=53).to_json())])
+
+    async def opened() -> bool:
+        return (await client.get("/v1/cases", headers=headers)).json()["total"] == 1
+
+    await eventually(opened)
+    async with serve(client._transport.app) as base, browser_page() as page:  # type: ignore[attr-defined]
+        await page.goto(f"{base}/console")
+        await page.get_by_label("Zugangstoken").fill("falsch")
+        await page.get_by_role("button", name="Anmelden").click()
+        await page.get_by_text("Token ungültig").wait_for()
+
+        await page.get_by_label("Zugangstoken").fill(token)
+        await page.get_by_role("button", name="Anmelden").click()
+        await page.get_by_text("Angemeldet: Maria Muster").wait_for()
+        row = page.get_by_role("row").filter(has_text="Kitzingen")
+        await row.get_by_text("offen").wait_for()
+        assert "53 / 50" in await row.inner_text()
+        await page.screenshot(path=artifact("console-queue.png"), full_page=True)
+
+        await row.get_by_role("button", name="Fall Kitzingen öffnen").click()
+        await page.get_by_role("heading", name="Verleihung: Kitzingen").wait_for()
+        await page.get_by_role("button", name="Fall übernehmen").click()
+        await page.get_by_text("Fall übernommen.").wait_for()
+        await page.get_by_label("Genehmigen").check()
+        await page.get_by_role("button", name="Entscheidung speichern").press("Enter")
+        await page.get_by_text("Entscheidung gespeichert: genehmigt.").wait_for()
+        facts = await page.locator("#case-facts").inner_text()
+        assert "entschieden" in facts and "genehmigt" in facts
+        history = await page.locator("#history").inner_text()
+        assert "übernommen" in history and "Maria Muster" in history
+        await page.screenshot(path=artifact("console-decided.png"), full_page=True)
+        assert page.errors == []  # type: ignore[attr-defined]
+
+    granted = [e for e in events_of(await read_topic(settings, "awards.cases.v1", at_least=2)) if e["event_type"] == "AwardGranted"]
+    assert [(g["authority_id"], g["reviewer"]) for g in granted] == [("09675141", "Maria Muster")]
+
+
+async def test_a_hostile_reason_is_shown_as_text(start, settings) -> None:
+    rt, client = await start("awards", build_awards)
+    headers = await add_reviewer(rt.pool, "Rev")
+    await produce(settings, "eligibility.thresholds.v1", [("096", crossed("096", count=30, threshold=30).to_json())])
+
+    async def case_id() -> str:
+        items = (await client.get("/v1/cases", headers=headers)).json()["items"]
+        return items[0]["case_id"] if items else ""
+
+    cid = await eventually(case_id)
+    await client.post(f"/v1/cases/{cid}/claim", headers=headers)
+    hostile = '<img src=x onerror="document.body.dataset.pwned=1"><script>document.body.dataset.pwned=1</script>'
+    await client.post(f"/v1/cases/{cid}/decision", json={"decision": "reject", "reason": hostile}, headers=headers)
+    async with serve(client._transport.app) as base, browser_page() as page:  # type: ignore[attr-defined]
+        await page.goto(f"{base}/console")
+        await page.get_by_label("Zugangstoken").fill(headers["Authorization"].removeprefix("Bearer "))
+        await page.get_by_role("button", name="Anmelden").click()
+        await page.get_by_label("Status").select_option("decided")
+        await page.get_by_role("button", name="Anzeigen").click()
+        await page.get_by_role("button", name="Fall Unterfranken öffnen").click()
+        await page.get_by_text(hostile).first.wait_for()
+        assert await page.evaluate("document.body.dataset.pwned") is None
+        assert await page.locator("#history img").count() == 0

@@ -1,0 +1,42 @@
+"""`python -m services.awards reviewer add|list|revoke`: a token printed once, only its hash stored."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from services.awards.app import build as build_awards
+from tests.support.processes import ROOT, env_for
+
+
+async def reviewer(settings, *args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "services.awards", "reviewer", *args, cwd=ROOT, env=env_for(settings),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+async def test_add_list_revoke(settings, start, pool) -> None:
+    code, out, err = await reviewer(settings, "add", "Erika Beispiel")
+    assert code == 0, err
+    token = out.strip()
+    assert len(token) >= 43 and "\n" not in token  # 256 bits, URL-safe
+    stored = await pool.fetchval("SELECT token_hash FROM awards.reviewer WHERE name = 'Erika Beispiel'")
+    assert stored != token and token not in stored and len(stored) == 64
+
+    _, client = await start("awards", build_awards)
+    assert (await client.get("/v1/me", headers={"Authorization": f"Bearer {token}"})).json() == {"name": "Erika Beispiel"}
+
+    code, _, err = await reviewer(settings, "add", "Erika Beispiel")
+    assert code == 1 and "exists already" in err
+    code, out, _ = await reviewer(settings, "list")
+    assert code == 0 and out.startswith("Erika Beispiel\tactive")
+    code, out, _ = await reviewer(settings, "revoke", "Erika Beispiel")
+    assert code == 0
+    assert (await client.get("/v1/me", headers={"Authorization": f"Bearer {token}"})).status_code == 401
+    code, out, _ = await reviewer(settings, "list")
+    assert "revoked" in out
+    code, _, err = await reviewer(settings, "fly")
+    assert code == 2 and err.startswith("usage:")
