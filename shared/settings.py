@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
     mail_from: str = "digitales-amt@stmd.example"
     public_base_url: str = "http://127.0.0.1:8004"
+    mail_retry_base_s: float = Field(2.0, gt=0, description="first retry delay of a failed email (doubles each time)")
+    mail_max_attempts: int = Field(8, ge=1)
 
     # Additions (optional, not in CONTRACT.md's table): tuning and test isolation.
     kafka_topic_prefix: str = Field("", description="prefix for every topic name (test isolation)")

@@ -1,17 +1,50 @@
-"""`python -m services.notify` serves its HTTP API and Kafka consumers."""
+"""`python -m services.notify` serves; `contacts import FILE.csv` upserts authorities' email addresses."""
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
+from asyncpg import Pool
+
+from services.notify import repository
 from services.notify.app import MIGRATIONS, SERVICE, build
-from shared.runtime import run_service
+from services.notify.contacts import parse_contacts
+from shared.authorities import registry
+from shared.runtime import run_command, run_service
+from shared.settings import Settings
+
+USAGE = "usage: python -m services.notify [serve | contacts import FILE.csv]"
+
+
+def import_contacts(path: Path):  # noqa: ANN201
+    async def job(pool: Pool, _: Settings) -> int:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            print(f"notify: cannot read {path}: {exc}", file=sys.stderr)
+            return 1
+        contacts, errors = parse_contacts(text, registry())
+        if errors:
+            for error in errors:
+                print(f"notify: {path}: {error}", file=sys.stderr)
+            print(f"notify: nothing imported ({len(errors)} error(s))", file=sys.stderr)
+            return 1
+        async with pool.acquire() as conn, conn.transaction():
+            await repository.upsert_contacts(conn, contacts)
+            await repository.wake_mailer(conn)
+        print(f"contacts: {len(contacts)} imported")
+        return 0
+
+    return job
 
 
 def main(argv: list[str]) -> int:
     if not argv or argv[0] == "serve":
         return run_service(SERVICE, MIGRATIONS, build)
-    print(f"usage: python -m services.notify [serve]  (unknown command {argv[0]!r})", file=sys.stderr)
+    if argv[:2] == ["contacts", "import"] and len(argv) == 3:
+        return run_command(SERVICE, MIGRATIONS, import_contacts(Path(argv[2])))
+    print(USAGE, file=sys.stderr)
     return 2
 
 

@@ -1,0 +1,25 @@
+"""Notify's story: case events in; the listing updated and one email per event queued, in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+import structlog
+
+from services.notify import domain, repository
+from shared.events import AwardGranted, AwardRevoked, Event
+
+log = structlog.get_logger(__name__)
+
+
+async def on_case_events(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
+    for e in events:
+        if isinstance(e, AwardGranted):
+            await repository.grant(conn, e.award_number, e.authority_id, e.case_id, e.awarded_at)
+        elif isinstance(e, AwardRevoked):
+            await repository.revoke(conn, e.award_number, e.occurred_at, e.reason)
+        if e.event_type in domain.NOTIFIED_EVENTS:
+            await repository.add_notification(conn, e.event_id, e.authority_id, e.event_type, e.model_dump(mode="json"))
+    await repository.wake_mailer(conn)
+    log.info("case_events_applied", events=len(events))

@@ -1,0 +1,171 @@
+"""Emails to authorities: rendered from templates (German, plain text and HTML) and sent over SMTP."""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+from datetime import date, datetime
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import aiosmtplib
+import asyncpg
+import structlog
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from prometheus_client import Counter
+
+from services.notify import domain, repository
+from shared.authorities import Authority, registry
+from shared.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+SENT = Counter("notify_emails_total", "email send attempts", ["outcome"])
+
+TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).parent / "templates"),
+    autoescape=select_autoescape(enabled_extensions=("html.j2", "svg.j2"), default_for_string=False),
+    undefined=StrictUndefined,
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+SUBJECTS = {
+    "CaseOpened": "Digitales Amt: Prüfung eröffnet – {name}",
+    "CaseOpened/revocation": "Digitales Amt: Prüfung des Widerrufs – {name}",
+    "AwardGranted": "Herzlichen Glückwunsch: {name} ist Digitales Amt",
+    "AwardRejected": "Digitales Amt: Entscheidung zu Ihrer Prüfung – {name}",
+    "AwardRevoked": "Digitales Amt: Widerruf der Auszeichnung – {name}",
+    "AwardKept": "Digitales Amt: Auszeichnung bleibt bestehen – {name}",
+}
+
+
+def _authority(authority_id: str) -> Authority:
+    return registry().get(authority_id) or Authority(authority_id, authority_id, "gemeinde", None, "")
+
+
+def render(event_type: str, payload: dict[str, Any], settings: Settings) -> tuple[str, str, str]:
+    """(subject, text, html) of the email for one event."""
+    authority = _authority(payload["authority_id"])
+    base = settings.public_base_url.rstrip("/")
+    awarded = payload.get("awarded_at")
+    day = date.fromisoformat(awarded) if awarded else None
+    context = {
+        "event": payload,
+        "authority": authority,
+        "listing_url": f"{base}/",
+        "signet_url": f"{base}/signet/{authority.key}.svg",
+        "verify_url": f"{base}/verify/{payload.get('award_number', '')}",
+        "awarded_on": day.strftime("%d.%m.%Y") if day else "",
+        "year": day.year if day else "",
+    }
+    key = f"{event_type}/revocation" if event_type == "CaseOpened" and payload.get("kind") == "revocation" else event_type
+    subject = domain.header_safe(SUBJECTS[key].format(name=authority.name))
+    text = TEMPLATES.get_template(f"{event_type}.txt.j2").render(context, subject=subject)
+    html = TEMPLATES.get_template(f"{event_type}.html.j2").render(context, subject=subject)
+    return subject, text, html
+
+
+def compose(event_id: UUID, event_type: str, payload: dict[str, Any], to: str, settings: Settings) -> EmailMessage:
+    subject, text, html = render(event_type, payload, settings)
+    msg = EmailMessage()
+    msg["From"] = settings.mail_from
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Date"] = email.utils.formatdate(localtime=False)
+    msg["Message-ID"] = domain.message_id(event_id, settings.mail_from)
+    msg["X-Digitales-Amt-Event"] = event_type
+    msg.set_content(text)
+    msg.add_alternative(html, subtype="html")
+    return msg
+
+
+async def send(msg: EmailMessage, settings: Settings) -> None:
+    await aiosmtplib.send(
+        msg,
+        hostname=settings.smtp_host,
+        port=settings.smtp_port,
+        username=settings.smtp_user,
+        password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+        start_tls=settings.smtp_starttls,
+        use_tls=False,
+        timeout=30,
+    )
+
+
+def classify(exc: BaseException) -> tuple[str, bool]:
+    """(the server's answer or the error, whether it is permanent): a 5xx reply is, nothing else is."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
+        first = exc.recipients[0]
+        return f"{first.code} {first.message}", 500 <= first.code < 600
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return f"{exc.code} {exc.message}", 500 <= exc.code < 600
+    return f"{type(exc).__name__}: {exc}", False
+
+
+async def send_next(pool: asyncpg.Pool, settings: Settings) -> bool:
+    """Send the oldest due email; the row stays locked while sending, so a crash resends at most this one."""
+    async with pool.acquire() as conn, conn.transaction():
+        n = await repository.next_due(conn)
+        if n is None:
+            return False
+        with structlog.contextvars.bound_contextvars(event_id=str(n["event_id"]), authority_id=n["authority_id"],
+                                                     event_type=n["event_type"]):
+            msg = compose(n["event_id"], n["event_type"], n["payload"], n["email"], settings)
+            try:
+                await send(msg, settings)
+            except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+                error, permanent = classify(exc)
+                outcome = domain.after_failure(
+                    n["attempts"] + 1, error, permanent, base_s=settings.mail_retry_base_s,
+                    max_attempts=settings.mail_max_attempts,
+                )
+                if outcome.status == "failed":
+                    await repository.mark_failed(conn, n["event_id"], error)
+                    log.error("email_failed", error=error, attempts=n["attempts"] + 1)
+                else:
+                    assert outcome.retry_in is not None
+                    await repository.mark_retry(conn, n["event_id"], error, outcome.retry_in)
+                    log.warning("email_retry", error=error, attempts=n["attempts"] + 1,
+                                retry_in_s=round(outcome.retry_in.total_seconds(), 1))
+                SENT.labels(outcome.status).inc()
+                return True
+            await repository.mark_sent(conn, n["event_id"], n["email"])
+            SENT.labels("sent").inc()
+            log.info("email_sent", message_id=msg["Message-ID"])
+    return True
+
+
+async def run_mailer(pool: asyncpg.Pool, settings: Settings, connect: Any, *, max_idle_s: float = 5.0) -> None:
+    """Send what is due, then sleep until woken (new notification or contact) or the next retry is due."""
+    wake = asyncio.Event()
+    backoff = 0.5
+    while True:
+        conn: asyncpg.Connection | None = None
+        try:
+            conn = await connect()
+            await conn.add_listener(await repository.mail_channel(conn), lambda *_: wake.set())
+            backoff = 0.5
+            while True:
+                while await send_next(pool, settings):
+                    pass
+                wake.clear()
+                due = await repository.next_wake(pool)
+                idle = max_idle_s
+                if due is not None:
+                    idle = min(max_idle_s, max(0.05, (due - datetime.now(due.tzinfo)).total_seconds()))
+                try:
+                    await asyncio.wait_for(wake.wait(), timeout=idle)
+                except TimeoutError:
+                    pass
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the mailer must outlive database outages
+            log.warning("mailer_error", error=repr(exc), retry_in_s=backoff)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, 10.0)
+        finally:
+            if conn is not None and not conn.is_closed():
+                conn.terminate()

@@ -1,0 +1,134 @@
+"""All SQL of the notify service."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+Conn = asyncpg.Connection | asyncpg.Pool
+
+_NOTIFY = "SELECT pg_notify('notify_mail_' || current_schema(), '')"
+_CHANNEL = "SELECT 'notify_mail_' || current_schema()"
+
+_ADD_NOTIFICATION = """
+INSERT INTO notification (event_id, authority_id, event_type, payload) VALUES ($1, $2, $3, $4)
+ON CONFLICT (event_id) DO NOTHING
+"""
+_GRANT = """
+INSERT INTO holder (award_number, authority_id, case_id, awarded_at) VALUES ($1, $2, $3, $4)
+ON CONFLICT (award_number) DO NOTHING
+"""
+_REVOKE = "UPDATE holder SET revoked_at = $2, revoke_reason = $3 WHERE award_number = $1 AND revoked_at IS NULL"
+
+# The oldest due notification that has a contact, locked so that a second sender skips it.
+_NEXT_DUE = """
+SELECT n.event_id, n.authority_id, n.event_type, n.payload, n.attempts, n.created_at, c.email
+FROM notification n JOIN contact c USING (authority_id)
+WHERE n.status = 'pending' AND n.next_attempt_at <= now()
+ORDER BY n.next_attempt_at, n.created_at
+LIMIT 1
+FOR UPDATE OF n SKIP LOCKED
+"""
+_NEXT_WAKE = """
+SELECT min(n.next_attempt_at) FROM notification n JOIN contact c USING (authority_id) WHERE n.status = 'pending'
+"""
+_MARK_SENT = "UPDATE notification SET status = 'sent', attempts = attempts + 1, sent_at = now(), sent_to = $2, last_error = NULL WHERE event_id = $1"
+_MARK_RETRY = """
+UPDATE notification SET attempts = attempts + 1, last_error = $2, next_attempt_at = now() + $3 WHERE event_id = $1
+"""
+_MARK_FAILED = "UPDATE notification SET status = 'failed', attempts = attempts + 1, last_error = $2 WHERE event_id = $1"
+_NOTIFICATIONS = """
+SELECT n.event_id, n.authority_id, n.event_type, n.status, n.attempts, n.last_error, n.created_at, n.sent_at,
+       n.sent_to, n.next_attempt_at, c.email IS NOT NULL AS has_contact
+FROM notification n LEFT JOIN contact c USING (authority_id)
+WHERE ($1::text IS NULL OR n.status = $1) AND ($2::text IS NULL OR n.authority_id = $2)
+ORDER BY n.created_at DESC, n.event_id LIMIT $3 OFFSET $4
+"""
+_COUNT_NOTIFICATIONS = """
+SELECT count(*) FROM notification n WHERE ($1::text IS NULL OR n.status = $1) AND ($2::text IS NULL OR n.authority_id = $2)
+"""
+_UPSERT_CONTACTS = """
+INSERT INTO contact (authority_id, email) SELECT * FROM unnest($1::text[], $2::text[])
+ON CONFLICT (authority_id) DO UPDATE SET email = excluded.email, updated_at = now()
+"""
+_RELEASE_WAITING = """
+UPDATE notification SET next_attempt_at = now() WHERE status = 'pending' AND authority_id = ANY($1) AND attempts = 0
+"""
+_CURRENT_HOLDERS = """
+SELECT award_number, authority_id, awarded_at FROM holder WHERE revoked_at IS NULL
+ORDER BY awarded_at DESC, award_number DESC
+"""
+_HOLDER_OF = "SELECT award_number, awarded_at FROM holder WHERE authority_id = $1 AND revoked_at IS NULL"
+_AWARD = "SELECT award_number, authority_id, awarded_at, revoked_at FROM holder WHERE award_number = $1"
+
+
+async def wake_mailer(conn: asyncpg.Connection) -> None:
+    await conn.execute(_NOTIFY)
+
+
+async def mail_channel(conn: asyncpg.Connection) -> str:
+    return await conn.fetchval(_CHANNEL)
+
+
+async def add_notification(conn: asyncpg.Connection, event_id: UUID, authority_id: str, event_type: str, payload: dict[str, Any]) -> None:
+    await conn.execute(_ADD_NOTIFICATION, event_id, authority_id, event_type, json.dumps(payload))
+
+
+async def grant(conn: asyncpg.Connection, award_number: str, authority_id: str, case_id: UUID, awarded_at: date) -> None:
+    await conn.execute(_GRANT, award_number, authority_id, case_id, awarded_at)
+
+
+async def revoke(conn: asyncpg.Connection, award_number: str, at: datetime, reason: str) -> None:
+    await conn.execute(_REVOKE, award_number, at, reason)
+
+
+async def next_due(conn: asyncpg.Connection) -> dict[str, Any] | None:
+    row = await conn.fetchrow(_NEXT_DUE)
+    if row is None:
+        return None
+    return {**dict(row), "payload": json.loads(row["payload"])}
+
+
+async def next_wake(conn: Conn) -> datetime | None:
+    return await conn.fetchval(_NEXT_WAKE)
+
+
+async def mark_sent(conn: asyncpg.Connection, event_id: UUID, email: str) -> None:
+    await conn.execute(_MARK_SENT, event_id, email)
+
+
+async def mark_retry(conn: asyncpg.Connection, event_id: UUID, error: str, retry_in: timedelta) -> None:
+    await conn.execute(_MARK_RETRY, event_id, error, retry_in)
+
+
+async def mark_failed(conn: asyncpg.Connection, event_id: UUID, error: str) -> None:
+    await conn.execute(_MARK_FAILED, event_id, error)
+
+
+async def notifications(
+    conn: Conn, *, status: str | None, authority_id: str | None, limit: int, offset: int
+) -> tuple[list[asyncpg.Record], int]:
+    rows = await conn.fetch(_NOTIFICATIONS, status, authority_id, limit, offset)
+    return rows, await conn.fetchval(_COUNT_NOTIFICATIONS, status, authority_id)
+
+
+async def upsert_contacts(conn: asyncpg.Connection, contacts: Sequence[tuple[str, str]]) -> None:
+    await conn.execute(_UPSERT_CONTACTS, [c[0] for c in contacts], [c[1] for c in contacts])
+    await conn.execute(_RELEASE_WAITING, [c[0] for c in contacts])
+
+
+async def current_holders(conn: Conn) -> list[asyncpg.Record]:
+    return await conn.fetch(_CURRENT_HOLDERS)
+
+
+async def holder_of(conn: Conn, authority_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(_HOLDER_OF, authority_id)
+
+
+async def award(conn: Conn, award_number: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(_AWARD, award_number)

@@ -1,0 +1,199 @@
+"""Emails over a real SMTP server (aiosmtpd): every kind, pending until a contact, retries, failures, no doubles."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from datetime import date
+
+import pytest
+
+from services.notify import repository
+from services.notify.app import build as build_notify
+from shared.events import AwardGranted, AwardKept, AwardRejected, AwardRevoked, CaseOpened
+from tests.conftest import eventually
+from tests.support.kafka import produce
+from tests.support.smtp import body, smtp_server
+
+CASES = "awards.cases.v1"
+KITZINGEN, WUERZBURG = "09675141", "09663000"
+KT_MAIL, WU_MAIL = "rathaus@kitzingen.example.invalid", "poststelle@wuerzburg.example.invalid"
+
+
+@pytest.fixture
+def smtp():
+    with smtp_server() as (sink, port):
+        yield sink, port
+
+
+@pytest.fixture
+async def notify(start, settings, smtp):
+    _, port = smtp
+    own = settings.model_copy(update={"smtp_port": port, "mail_retry_base_s": 0.05,
+                                      "public_base_url": "https://digitales-amt.example"})
+    rt, client = await start("notify", build_notify, own)
+    client.rt = rt
+    return client
+
+
+async def contacts(notify, *pairs: tuple[str, str]) -> None:
+    async with notify.rt.pool.acquire() as conn, conn.transaction():
+        await repository.upsert_contacts(conn, list(pairs))
+        await repository.wake_mailer(conn)
+
+
+async def send(settings, *events) -> None:
+    await produce(settings, CASES, [(e.authority_id, e.to_json()) for e in events])
+
+
+def case_events(authority_id: str) -> list:
+    case, rev = uuid.uuid4(), uuid.uuid4()
+    common = {"authority_id": authority_id, "correlation_id": "t"}
+    return [
+        CaseOpened(**common, case_id=case, kind="award", count=51),
+        AwardGranted(**common, case_id=case, award_number="DA-2026-00001", awarded_at=date(2026, 11, 26), reviewer="alice"),
+        CaseOpened(**common, case_id=rev, kind="revocation", count=48),
+        AwardKept(**common, case_id=rev, award_number="DA-2026-00001", reviewer="bob"),
+        AwardRevoked(**common, case_id=rev, award_number="DA-2026-00001", reason="Nur noch 48 Verfahren", reviewer="bob"),
+        AwardRejected(**common, case_id=case, reason="Verknüpfungen fehlerhaft", reviewer="alice"),
+    ]
+
+
+async def test_every_kind_of_email_in_german_with_text_and_html(notify, smtp, settings) -> None:
+    sink, _ = smtp
+    await contacts(notify, (KITZINGEN, KT_MAIL))
+    events = case_events(KITZINGEN)
+    await send(settings, *events)
+
+    async def all_sent() -> bool:
+        return len(sink.messages) == 6
+
+    await eventually(all_sent)
+    by_id = {m["Message-ID"]: m for m in sink.messages}
+    assert set(by_id) == {f"<{e.event_id}@stmd.example>" for e in events}
+    subjects = [by_id[f"<{e.event_id}@stmd.example>"]["Subject"] for e in events]
+    assert subjects == [
+        "Digitales Amt: Prüfung eröffnet – Kitzingen",
+        "Herzlichen Glückwunsch: Kitzingen ist Digitales Amt",
+        "Digitales Amt: Prüfung des Widerrufs – Kitzingen",
+        "Digitales Amt: Auszeichnung bleibt bestehen – Kitzingen",
+        "Digitales Amt: Widerruf der Auszeichnung – Kitzingen",
+        "Digitales Amt: Entscheidung zu Ihrer Prüfung – Kitzingen",
+    ]
+    for m in sink.messages:
+        assert m["To"] == KT_MAIL and m["From"] == "digitales-amt@stmd.example"
+        assert "Sehr geehrte Damen und Herren" in body(m, "plain") and "<html" in body(m, "html")
+    granted = by_id[f"<{events[1].event_id}@stmd.example>"]
+    text = body(granted, "plain")
+    assert "DA-2026-00001" in text and "26.11.2026" in text
+    assert "https://digitales-amt.example/signet/09675141.svg" in text
+    assert '<a href="https://digitales-amt.example/verify/DA-2026-00001">' in text
+    assert "Plakette" in text and "https://digitales-amt.example/" in text
+    assert "Nur noch 48 Verfahren" in body(by_id[f"<{events[4].event_id}@stmd.example>"], "html")
+    assert "Verknüpfungen fehlerhaft" in body(by_id[f"<{events[5].event_id}@stmd.example>"], "plain")
+
+
+async def test_without_a_contact_the_email_waits_then_goes_out(notify, smtp, settings) -> None:
+    sink, _ = smtp
+    await send(settings, case_events(WUERZBURG)[0])
+
+    async def pending() -> list:
+        page = (await notify.get("/v1/notifications", params={"status": "pending"})).json()
+        return page["items"]
+
+    [waiting] = await eventually(pending)
+    assert (waiting["authority_id"], waiting["has_contact"], waiting["attempts"]) == (WUERZBURG, False, 0)
+    assert sink.messages == []
+    await contacts(notify, (WUERZBURG, WU_MAIL))
+
+    async def delivered() -> bool:
+        return len(sink.to(WU_MAIL)) == 1
+
+    await eventually(delivered)
+    sent = (await notify.get("/v1/notifications", params={"status": "sent"})).json()["items"]
+    assert [(n["authority_id"], n["sent_to"]) for n in sent] == [(WUERZBURG, WU_MAIL)]
+
+
+async def test_a_server_answering_4xx_is_retried_until_it_accepts(notify, smtp, settings) -> None:
+    sink, _ = smtp
+    sink.temporary_failures = 3
+    await contacts(notify, (KITZINGEN, KT_MAIL))
+    await send(settings, case_events(KITZINGEN)[0])
+
+    async def delivered() -> bool:
+        return len(sink.messages) == 1
+
+    await eventually(delivered)
+    [n] = (await notify.get("/v1/notifications")).json()["items"]
+    assert (n["status"], n["attempts"]) == ("sent", 4)
+
+
+async def test_a_5xx_answer_marks_the_email_failed_with_the_answer(notify, smtp, settings) -> None:
+    sink, _ = smtp
+    sink.permanent[KT_MAIL] = "550 5.1.1 Mailbox unknown"
+    await contacts(notify, (KITZINGEN, KT_MAIL))
+    await send(settings, case_events(KITZINGEN)[0])
+
+    async def failed() -> list:
+        return (await notify.get("/v1/notifications", params={"status": "failed"})).json()["items"]
+
+    [n] = await eventually(failed)
+    assert n["attempts"] == 1 and "550" in n["last_error"] and "Mailbox unknown" in n["last_error"]
+    assert sink.messages == []
+
+
+async def test_no_second_email_after_a_redelivered_event_or_a_restart(start, settings, smtp) -> None:
+    sink, port = smtp
+    own = settings.model_copy(update={"smtp_port": port})
+    event = case_events(KITZINGEN)[0]
+    async with contextlib.AsyncExitStack() as stack:
+        from shared.runtime import service_runtime
+        from tests.conftest import MIGRATIONS
+
+        rt, _ = await stack.enter_async_context(service_runtime("notify", MIGRATIONS["notify"], build_notify, own))
+        async with rt.pool.acquire() as conn:
+            await repository.upsert_contacts(conn, [(KITZINGEN, KT_MAIL)])
+        await send(settings, event, event)
+
+        async def sent() -> bool:
+            return len(sink.messages) == 1
+
+        await eventually(sent)
+    await send(settings, event)
+    await start("notify", build_notify, own)
+    import asyncio
+
+    await asyncio.sleep(3)
+    assert len(sink.messages) == 1
+
+
+async def test_smtp_down_then_back_delivers_every_email_once(start, settings) -> None:
+    with smtp_server() as (probe, port):
+        pass  # a port where nothing listens now
+    own = settings.model_copy(update={"smtp_port": port, "mail_retry_base_s": 0.1})
+    rt, client = await start("notify", build_notify, own)
+    async with rt.pool.acquire() as conn:
+        await repository.upsert_contacts(conn, [(KITZINGEN, KT_MAIL)])
+    events = case_events(KITZINGEN)[:2]
+    await send(settings, *events)
+
+    async def retrying() -> bool:
+        items = (await client.get("/v1/notifications", params={"status": "pending"})).json()["items"]
+        return len(items) == 2 and all(n["attempts"] >= 1 and "Connect" in (n["last_error"] or "") for n in items)
+
+    await eventually(retrying)
+    from aiosmtpd.controller import Controller
+    from tests.support.smtp import Sink
+
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        async def delivered() -> bool:
+            return len(sink.messages) == 2
+
+        await eventually(delivered, timeout=30)
+    finally:
+        controller.stop()
+    assert sorted(m["Message-ID"] for m in sink.messages) == sorted(f"<{e.event_id}@stmd.example>" for e in events)
+    assert probe.messages == []

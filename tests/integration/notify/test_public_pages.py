@@ -1,0 +1,84 @@
+"""The listing, the signet and the verify page follow the award events."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from xml.etree import ElementTree
+
+import pytest
+
+from services.notify.app import build as build_notify
+from shared.events import AwardGranted, AwardRevoked
+from tests.conftest import eventually
+from tests.support.kafka import produce
+
+KITZINGEN, WUERZBURG, BEZIRK = "09675141", "09663000", "096"
+
+
+def granted(authority_id: str, number: str, day: date) -> AwardGranted:
+    return AwardGranted(authority_id=authority_id, correlation_id="t", case_id=uuid.uuid4(), award_number=number,
+                        awarded_at=day, reviewer="alice")
+
+
+@pytest.fixture
+async def notify(start, settings):
+    own = settings.model_copy(update={"public_base_url": "https://digitales-amt.example"})
+    _, client = await start("notify", build_notify, own)
+    events = [
+        granted(KITZINGEN, "DA-2026-00001", date(2026, 3, 1)),
+        granted(WUERZBURG, "DA-2026-00002", date(2026, 5, 1)),
+        granted(BEZIRK, "DA-2026-00003", date(2026, 4, 1)),
+        AwardRevoked(authority_id=WUERZBURG, correlation_id="t", case_id=uuid.uuid4(), award_number="DA-2026-00002",
+                     reason="zu wenige", reviewer="bob"),
+    ]
+    await produce(settings, "awards.cases.v1", [(e.authority_id, e.to_json()) for e in events])
+
+    async def listed() -> bool:
+        items = (await client.get("/v1/listing.json")).json()["items"]
+        return len(items) == 2 and (await client.get("/verify/DA-2026-00002")).text.count("Widerrufen") > 0
+
+    await eventually(listed)
+    return client
+
+
+async def test_listing_json_has_current_holders_newest_first(notify) -> None:
+    items = (await notify.get("/v1/listing.json")).json()["items"]
+    assert items == [
+        {"authority_id": BEZIRK, "name": "Unterfranken", "kind": "bezirk", "district": None, "region": "Unterfranken",
+         "award_number": "DA-2026-00003", "awarded_at": "2026-04-01"},
+        {"authority_id": KITZINGEN, "name": "Kitzingen", "kind": "stadt", "district": "Kitzingen", "region": "Unterfranken",
+         "award_number": "DA-2026-00001", "awarded_at": "2026-03-01"},
+    ]
+
+
+async def test_listing_page_filters_by_region_and_name(notify) -> None:
+    page = (await notify.get("/")).text
+    assert "Kitzingen" in page and "Unterfranken" in page and "Würzburg" not in page
+    assert page.index("DA-2026-00003") < page.index("DA-2026-00001")
+    assert "01.03.2026" in page and "Stadt" in page
+    oberbayern = (await notify.get("/", params={"region": "Oberbayern"})).text
+    assert "DA-2026-00001" not in oberbayern and "Keine Behörde gefunden" in oberbayern
+    found = (await notify.get("/", params={"q": "kitz"})).text
+    assert "DA-2026-00001" in found and "DA-2026-00003" not in found
+    hostile = (await notify.get("/", params={"q": '<script>alert(1)</script>"'})).text
+    assert "<script>alert(1)" not in hostile and "&lt;script&gt;alert(1)&lt;/script&gt;&#34;" in hostile
+
+
+async def test_signet_for_holders_only(notify) -> None:
+    r = await notify.get(f"/signet/{KITZINGEN}.svg")
+    assert r.status_code == 200 and r.headers["content-type"] == "image/svg+xml"
+    root = ElementTree.fromstring(r.content)
+    text = " ".join(t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text"))
+    assert "Digitales Amt" in text and "Kitzingen" in text and "2026" in text
+    assert 'href="https://digitales-amt.example/verify/DA-2026-00001"' in r.text
+    assert (await notify.get(f"/signet/{WUERZBURG}.svg")).status_code == 404
+    assert (await notify.get("/signet/09162000.svg")).status_code == 404
+
+
+async def test_verify_confirms_current_denies_revoked_and_404s_unknown(notify) -> None:
+    current = (await notify.get("/verify/DA-2026-00001")).text
+    assert "Gültig" in current and "Kitzingen" in current and "01.03.2026" in current
+    revoked = (await notify.get("/verify/DA-2026-00002")).text
+    assert "Widerrufen" in revoked and "widerrufen" in revoked and "Würzburg" in revoked
+    assert (await notify.get("/verify/DA-2026-99999")).status_code == 404
