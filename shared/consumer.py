@@ -22,7 +22,6 @@ from typing import Any
 import asyncpg
 import structlog
 from aiokafka import ConsumerRecord
-from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -30,6 +29,7 @@ from prometheus_client import Counter, Histogram
 from pydantic import TypeAdapter, ValidationError
 
 from shared.events import Event, log_fields
+from shared.faults import TRANSIENT
 from shared.settings import Settings
 from shared.topics import TopicSpec, dlq
 
@@ -42,18 +42,6 @@ BATCH_SECONDS = Histogram("consumer_batch_seconds", "time to apply one batch", [
 
 Apply = Callable[[asyncpg.Connection, list[Any]], Awaitable[None]]
 
-TRANSIENT: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    KafkaError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-    asyncpg.DeadlockDetectedError,
-    asyncpg.SerializationError,
-    asyncpg.AdminShutdownError,
-)
 
 _SAVE_OFFSETS = """
 INSERT INTO consumer_offset AS o (consumer, topic, partition, "offset")

@@ -17,10 +17,10 @@ import asyncpg
 import structlog
 import uvicorn
 from fastapi import FastAPI
-from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
 
 from shared import db
+from shared.faults import UNREACHABLE
 from shared.logging import configure_logging
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
@@ -30,15 +30,6 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 
-UNREACHABLE: tuple[type[BaseException], ...] = (
-    OSError,
-    TimeoutError,
-    KafkaError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.TooManyConnectionsError,
-)
 
 
 class StartupError(Exception):
