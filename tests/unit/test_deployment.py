@@ -32,3 +32,26 @@ def test_compose_runs_every_service_on_its_port_with_every_topic() -> None:
 def test_procfile_runs_every_service() -> None:
     lines = (ROOT / "Procfile").read_text().splitlines()
     assert sorted(lines) == sorted(f"{s}: python -m services.{s}" for s in SERVICES)
+
+
+def test_kubernetes_manifests_run_every_service_with_probes_and_configuration() -> None:
+    docs = [d for f in sorted((ROOT / "deploy" / "k8s").glob("*.yaml")) for d in yaml.safe_load_all(f.read_text()) if d]
+    kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
+    for name in SERVICES:
+        assert ("Deployment", name) in kinds and ("Service", name) in kinds
+        deployment = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == name)
+        [container] = deployment["spec"]["template"]["spec"]["containers"]
+        assert container["command"] == ["python", "-m", f"services.{name}"]
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+        assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+        sources = {next(iter(s.values()))["name"] for s in container["envFrom"]}
+        assert sources == {"digitales-amt"}
+    config = next(d for d in docs if d["kind"] == "ConfigMap")
+    secret = next(d for d in docs if d["kind"] == "Secret")
+    known = set(Settings.model_fields)
+    assert {k.lower() for k in {**config["data"], **secret["stringData"]}} <= known
+    assert {"DATABASE_URL", "FEED_SECRET", "SMTP_PASSWORD"} <= set(secret["stringData"])
+    job = next(d for d in docs if d["kind"] == "Job")
+    script = job["spec"]["template"]["spec"]["containers"][0]["args"][0]
+    for topic in physical_names(Settings(kafka_topic_prefix="")):
+        assert topic.removesuffix(".dlq") in script

@@ -62,7 +62,7 @@ async def _unused(conn: asyncpg.Connection, events: list[Any]) -> None:
     raise AssertionError(f"no event should reach the handler again, got {len(events)}")
 
 
-async def test_poison_goes_to_the_dlq_and_the_partition_moves_on(settings, start) -> None:
+async def test_poison_goes_to_the_dlq_and_the_partition_moves_on(settings, start, capsys) -> None:
     _, client = await start("eligibility", build_eligibility)
     good = linked_event(KITZINGEN, "p-after-poison")
     wrong_schema = linked_event(KITZINGEN, "p-x").model_dump(mode="json") | {"procedure": {"id": "p-x"}}
@@ -92,6 +92,12 @@ async def test_poison_goes_to_the_dlq_and_the_partition_moves_on(settings, start
     assert all(h["dlq_error"] for h in headers)
     assert "procedure.name" in headers[1]["dlq_error"].replace(" ", "") or "name" in headers[1]["dlq_error"]
     assert "ProcedureRenamed" in headers[2]["dlq_error"]
+
+    from deploy.dlq import show
+
+    await show(settings, [settings.topic(LINKS + ".dlq")], limit=10)
+    shown = capsys.readouterr().out
+    assert "dlq_error_type: ValidationError" in shown and "dlq: 3 dead letter(s) shown" in shown
 
 
 async def test_an_event_that_always_fails_is_dead_lettered_after_retries(settings, start, pool) -> None:
