@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from urllib.parse import unquote
 from typing import Any
 
 import asyncpg
@@ -66,8 +67,14 @@ def ops_router(service: str, pool: asyncpg.Pool, broker: KafkaBroker) -> APIRout
 def new_app(service: str, description: str) -> FastAPI:
     app = FastAPI(title=f"Digitales Amt - {service}", description=description, version="1.0.0")
 
+    @app.exception_handler(asyncpg.DataError)
+    async def bad_data(_: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": f"invalid data: {exc}"}, 422)
+
     @app.middleware("http")
     async def bind_request(request: Request, call_next: Any) -> Response:
+        if "\x00" in unquote(request.url.path) or "\x00" in unquote(request.url.query):
+            return JSONResponse({"detail": "NUL characters are not allowed in the path or query"}, 400)
         given = request.headers.get("x-request-id", "")
         request_id = given[:100] if given and given.isprintable() else str(uuid.uuid4())
         request.state.request_id = request_id

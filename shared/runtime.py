@@ -23,7 +23,7 @@ from shared import db
 from shared.faults import UNREACHABLE
 from shared.logging import configure_logging
 from shared.outbox import OutboxRelay
-from shared.settings import Settings
+from shared.settings import Settings, unsafe
 from shared.topics import ensure_topics
 
 log = structlog.get_logger(__name__)
@@ -149,6 +149,9 @@ def run_service(service: str, migrations_dir: Path, build: Build) -> int:
     """`python -m services.<name>`: serve until SIGINT/SIGTERM; non-zero with a one-line reason on failure."""
     settings = Settings()
     configure_logging(service, settings.log_level, settings.log_json)
+    if problems := unsafe(settings, service):
+        print(f"{service}: refusing to start: {'; '.join(problems)}", file=sys.stderr)
+        return 1
     try:
         asyncio.run(_serve(service, migrations_dir, build, settings))
     except (StartupError, db.MigrationError) as exc:

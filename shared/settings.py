@@ -68,3 +68,21 @@ class Settings(BaseSettings):
     @property
     def bootstrap_list(self) -> list[str]:
         return [s.strip() for s in self.kafka_bootstrap_servers.split(",") if s.strip()]
+
+
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+MIN_SECRET_LENGTH = 16
+
+
+def unsafe(settings: Settings, service: str) -> list[str]:
+    """Configurations that would expose the system, for a service to refuse to start with."""
+    problems = []
+    exposed = settings.bind_host not in LOOPBACK
+    secret = settings.feed_secret.get_secret_value() if settings.feed_secret else ""
+    if service == "ingest" and exposed and not secret:
+        problems.append(f"FEED_SECRET is not set while binding to {settings.bind_host}")
+    if service == "ingest" and secret and len(secret) < MIN_SECRET_LENGTH and exposed:
+        problems.append(f"FEED_SECRET is shorter than {MIN_SECRET_LENGTH} characters while binding to {settings.bind_host}")
+    if service == "notify" and settings.smtp_password and not settings.smtp_starttls and settings.smtp_host not in LOOPBACK:
+        problems.append(f"SMTP_PASSWORD would be sent in clear text to {settings.smtp_host}; set SMTP_STARTTLS=true")
+    return problems

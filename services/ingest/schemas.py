@@ -9,6 +9,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, V
 from services.ingest.domain import Change
 from shared.authorities import Registry
 from shared.events import Procedure, ProcedureId
+from shared.events.portal import Text
 
 MAX_CHANGES = 5_000
 MAX_BODY_BYTES = 5 * 1024 * 1024
@@ -17,9 +18,9 @@ MAX_BODY_BYTES = 5 * 1024 * 1024
 class _ChangeBase(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    change_id: str = Field(min_length=1, max_length=200)
+    change_id: Text = Field(min_length=1, max_length=200)
     occurred_at: AwareDatetime
-    authority_id: str = Field(min_length=1, max_length=20)
+    authority_id: Text = Field(min_length=1, max_length=20)
 
 
 class LinkedChange(_ChangeBase):

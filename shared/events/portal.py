@@ -2,30 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from shared.events.envelope import Event
 
 ProcedureKind = Literal["online", "information", "print_form"]
 
 
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_no_nul)]
+
+
 class Procedure(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    id: str = Field(min_length=1, max_length=200, description="the portal's procedure id")
-    name: str = Field(min_length=1, max_length=500, description="German name of the procedure")
-    scope: str = Field(min_length=1, max_length=50, description="`municipal`, `central` or another scope")
+    id: Text = Field(min_length=1, max_length=200, description="the portal's procedure id")
+    name: Text = Field(min_length=1, max_length=500, description="German name of the procedure")
+    scope: Text = Field(min_length=1, max_length=50, description="`municipal`, `central` or another scope")
     kind: ProcedureKind = Field(description="`online` counts; `information` and `print_form` do not")
-    url: str | None = Field(None, max_length=2000, description="where the procedure is offered")
-    leika_key: str | None = Field(None, max_length=20, description="LeiKa key, 14 digits, when known")
+    url: Text | None = Field(None, max_length=2000, description="where the procedure is offered")
+    leika_key: Text | None = Field(None, max_length=20, description="LeiKa key, 14 digits, when known")
 
 
 class ProcedureId(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    id: str = Field(min_length=1, max_length=200, description="the portal's procedure id")
+    id: Text = Field(min_length=1, max_length=200, description="the portal's procedure id")
 
 
 class ProcedureLinked(Event):

@@ -1,0 +1,93 @@
+"""Property tests: whatever arrives, the parsers answer with data or a clear error, never a crash."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from services.ingest.schemas import RawChangesIn, parse_body, parse_changes
+from services.ingest.xzufi import XZuFiError, parse
+from shared.authorities import registry
+from tests.support.builders import change
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=12), inner, max_size=6),
+    max_leaves=30,
+)
+fields = st.sampled_from(["change_id", "occurred_at", "action", "authority_id", "procedure"])
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(json_values, max_size=8))
+def test_any_json_list_of_changes_gives_changes_or_errors(items: list) -> None:
+    changes, errors = parse_changes(items, registry())
+    assert len(changes) + len({e["index"] for e in errors}) >= 0
+    for e in errors:
+        assert isinstance(e["index"], int) and isinstance(e["field"], str) and e["message"]
+    if not errors:
+        assert len(changes) == len(items)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(fields, json_values), max_size=4))
+def test_valid_changes_with_broken_fields_name_the_field(breakage: list) -> None:
+    item = change("09675141", "p")
+    for field, value in breakage:
+        item[field] = value
+    changes, errors = parse_changes([item], registry())
+    assert (len(changes), bool(errors)) in {(1, False), (0, True)}
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300) | json_values.map(lambda v: json.dumps({"changes": v}).encode()))
+def test_any_body_is_parsed_or_falls_back_to_the_detailed_path(body: bytes) -> None:
+    fast = parse_body(body, registry())
+    if fast is None:
+        try:
+            RawChangesIn.model_validate_json(body)
+        except ValueError:
+            pass
+
+
+xml_names = st.sampled_from(
+    ["schreibe", "loesche", "onlinedienst", "leistung", "zustaendigkeitTransferObjekt", "zustaendigkeit", "id",
+     "gebietID", "leistungID", "uebergeordnetesObjektID", "bezeichnung", "link", "typ", "code", "modulText", "x"]
+)
+
+
+@st.composite
+def xml_trees(draw, depth: int = 0) -> str:  # noqa: ANN001
+    name = draw(xml_names)
+    attrs = draw(st.dictionaries(st.sampled_from(["schemeAgencyID", "schemeID", "klasse", "languageCode"]),
+                                 st.text(alphabet="abcXYZ09 <&\"'", max_size=6), max_size=2))
+    attr_text = "".join(f' {k}="{_esc(v)}"' for k, v in attrs.items())
+    if depth >= 3 or draw(st.booleans()):
+        return f"<{name}{attr_text}>{_esc(draw(st.text(max_size=12)))}</{name}>"
+    children = draw(st.lists(xml_trees(depth + 1), max_size=3))
+    return f"<{name}{attr_text}>{''.join(children)}</{name}>"
+
+
+def _esc(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace('"', "&quot;")
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(xml_trees(), max_size=4))
+def test_any_xzufi_like_document_is_read_or_refused_clearly(children: list[str]) -> None:
+    xml = ('<r xmlns="http://xoev.de/schemata/xzufi/2_2_0">' + "".join(children) + "</r>").encode()
+    try:
+        parse(xml)
+    except XZuFiError as exc:
+        assert str(exc)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=200))
+def test_any_bytes_are_read_or_refused_clearly(data: bytes) -> None:
+    try:
+        parse(data)
+    except XZuFiError:
+        pass
