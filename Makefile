@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-all bench clean
+.PHONY: install run test test-all bench faults clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -29,6 +29,10 @@ test-all: $(STAMP)
 ## make bench: rates beside this machine's limits, in one run (writes bench/results/latest.json)
 bench: $(STAMP)
 	$(PY) -m bench $(BENCH_ARGS)
+
+## make faults: fault injection against the real processes; writes docs/RELIABILITY.md
+faults: $(STAMP)
+	$(PY) -m faults $(FAULTS_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

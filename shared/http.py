@@ -16,6 +16,8 @@ from faststream.specification import AsyncAPI
 from faststream.specification.asyncapi.site import get_asyncapi_html
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from shared.faults import UNREACHABLE
+
 
 async def _check_db(pool: asyncpg.Pool) -> str | None:
     try:
@@ -83,9 +85,10 @@ def new_app(service: str, description: str) -> FastAPI:
         response.headers["X-Request-ID"] = request_id
         return response
 
-    @app.exception_handler(asyncpg.PostgresConnectionError)
-    @app.exception_handler(OSError)
     async def unavailable(_: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": "service temporarily unavailable", "error": type(exc).__name__}, 503)
+
+    for kind in UNREACHABLE:
+        app.add_exception_handler(kind, unavailable)
 
     return app
