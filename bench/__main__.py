@@ -258,6 +258,161 @@ async def ingest_rate(settings: Settings, n: int, log_dir: Path, batch: int = 1_
         proc.stop()
 
 
+def bavaria_feed(target: int, seed: int = 5) -> tuple[list[dict], dict[str, int]]:
+    """The demo feed for every authority, then churn (unlinks and re-links) up to `target` changes; with the
+    counts it must end in (latest change per link wins)."""
+    from deploy.demo import build_feed
+
+    changes = list(build_feed().changes)
+    rnd = random.Random(seed)
+    linked = [(c["authority_id"], c["procedure"]) for c in changes]
+    n = 0
+    while len(changes) < target:
+        authority, procedure = rnd.choice(linked)
+        n += 1
+        action = "unlinked" if rnd.random() < 0.5 else "linked"
+        changes.append({
+            "change_id": f"churn-{n}", "occurred_at": f"2025-{1 + n % 12:02d}-{1 + n % 28:02d}T{n % 24:02d}:{n % 60:02d}:{(n // 60) % 60:02d}Z",
+            "action": action, "authority_id": authority,
+            "procedure": procedure if action == "linked" else {"id": procedure["id"]},
+        })
+    latest: dict[tuple[str, str], dict] = {}
+    for c in changes:
+        key = (c["authority_id"], c["procedure"]["id"])
+        if key not in latest or (c["occurred_at"], c["change_id"]) > (latest[key]["occurred_at"], latest[key]["change_id"]):
+            latest[key] = c
+    want: dict[str, int] = {}
+    for (authority, _), c in latest.items():
+        p = c["procedure"]
+        if c["action"] == "linked" and p["kind"] == "online" and p["scope"] in ("municipal", "central"):
+            want[authority] = want.get(authority, 0) + 1
+    return changes, want
+
+
+async def post_all(url: str, secret: str, changes: list[dict], batch: int = 1_000, concurrency: int = 4) -> None:
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for i in range(0, len(changes), batch):
+        queue.put_nowait(json.dumps({"changes": changes[i : i + batch]}).encode())
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        while not queue.empty():
+            body = queue.get_nowait()
+            r = await client.post("/v1/portal/changes", content=body, headers={
+                "content-type": "application/json", "X-Portal-Signature": sign(body, secret)})
+            if r.status_code != 202:
+                raise RuntimeError(f"ingest answered {r.status_code}: {r.text[:200]}")
+
+    async with httpx.AsyncClient(base_url=url, timeout=120) as client:
+        await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def whole_system(base: Settings, server: str, log_dir: Path, scale: float) -> dict[str, float]:
+    """The whole of Bavaria from first POST to last count, then latency at a steady 200 changes/s, and peak RSS."""
+    name = f"da_bench_sys_{uuid.uuid4().hex[:8]}"
+    url = db.with_database(server, name)
+    await db.ensure_database(url)
+    settings = base.model_copy(update={"database_url": url, "kafka_topic_prefix": "sys.", "kafka_group_prefix": "sys."})
+    await ensure_topics(settings)
+    procs = {s: ServiceProcess(s, settings, log_dir, SMTP_PORT="9") for s in ("ingest", "eligibility", "awards", "notify")}
+    out: dict[str, float] = {}
+    secret = settings.feed_secret.get_secret_value()  # type: ignore[union-attr]
+    try:
+        for p in procs.values():
+            p.start()
+        await asyncio.gather(*(p.ready(timeout=120) for p in procs.values()))
+        changes, want = bavaria_feed(int(250_000 * scale))
+        conn = await asyncpg.connect(url)
+        started = time.perf_counter()
+        await post_all(procs["ingest"].url, secret, changes)
+        while {r["authority_id"]: r["count"] for r in await conn.fetch(
+                "SELECT authority_id, count FROM eligibility.authority_count WHERE count > 0")} != want:
+            if time.perf_counter() - started > 900:
+                raise RuntimeError("the Bavaria replay did not converge within 900 s")
+            await asyncio.sleep(0.2)
+        out["bavaria_replay_s"] = time.perf_counter() - started
+        out["bavaria_changes"] = float(len(changes))
+
+        latencies = await steady_latency(settings, procs["ingest"].url, secret, conn)
+        latencies.sort()
+        out["latency_p50_ms"] = latencies[len(latencies) // 2]
+        out["latency_p99_ms"] = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+        out["latency_samples"] = float(len(latencies))
+        await conn.close()
+        for s, p in procs.items():
+            assert p.proc is not None
+            out[f"rss_{s}_mb"] = peak_rss_mb(p.proc.pid)
+        out["max_rss_mb"] = max(out[f"rss_{s}_mb"] for s in procs)
+    finally:
+        for p in procs.values():
+            p.stop()
+        admin = await asyncpg.connect(db.with_database(server, "postgres"))
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+    return out
+
+
+async def steady_latency(settings: Settings, ingest_url: str, secret: str, conn: asyncpg.Connection,
+                         seconds: float = 12.0, rate: int = 200) -> list[float]:
+    """From ingest's 202 to ThresholdCrossed on its topic, at a steady `rate` changes/s."""
+    counts = {r["authority_id"]: r["count"] for r in await conn.fetch("SELECT authority_id, count FROM eligibility.authority_count")}
+    below = [a.key for a in registry() if a.kind != "bezirk" and counts.get(a.key, 0) < 40][: int(seconds * 10) + 5]
+    filler = [a.key for a in registry() if a.kind != "bezirk" and counts.get(a.key, 0) < 40][len(below):]
+    prep = [change(a, f"lat-{i}", minute=1) for a in below for i in range(49 - counts.get(a, 0))]
+    await post_all(ingest_url, secret, prep)
+    while await conn.fetchval("SELECT count(*) FROM eligibility.authority_count WHERE authority_id = ANY($1) AND count = 49", below) < len(below):
+        await asyncio.sleep(0.2)
+
+    topic = settings.topic("eligibility.thresholds.v1")
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_list, enable_auto_commit=False, fetch_max_wait_ms=5)
+    await consumer.start()
+    await consumer.topics()
+    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+    consumer.assign(partitions)
+    await consumer.seek_to_end(*partitions)
+    seen: dict[str, float] = {}
+
+    async def listen() -> None:
+        while True:
+            for records in (await consumer.getmany(timeout_ms=50)).values():
+                now = time.perf_counter()
+                for r in records:
+                    e = json.loads(r.value)
+                    if e["event_type"] == "ThresholdCrossed":
+                        seen.setdefault(e["authority_id"], now)
+
+    listener = asyncio.create_task(listen())
+    acked: dict[str, float] = {}
+    rnd = random.Random(3)
+    per_tick = rate // 20
+    async with httpx.AsyncClient(base_url=ingest_url, timeout=30) as client:
+        started = time.perf_counter()
+        tick = 0
+        while time.perf_counter() - started < seconds:
+            batch = [change(rnd.choice(filler), f"fill-{tick}-{i}", minute=2) for i in range(per_tick - 1)]
+            crossing = below[tick // 2] if tick % 2 == 0 and tick // 2 < len(below) else None
+            batch.append(change(crossing, "lat-49", minute=2) if crossing else change(rnd.choice(filler), f"fill-{tick}-x", minute=2))
+            body = json.dumps({"changes": batch}).encode()
+            r = await client.post("/v1/portal/changes", content=body, headers={
+                "content-type": "application/json", "X-Portal-Signature": sign(body, secret)})
+            if crossing and r.status_code == 202:
+                acked[crossing] = time.perf_counter()
+            tick += 1
+            await asyncio.sleep(max(0.0, started + tick * 0.05 - time.perf_counter()))
+    deadline = time.perf_counter() + 10
+    while set(acked) - set(seen) and time.perf_counter() < deadline:
+        await asyncio.sleep(0.05)
+    listener.cancel()
+    await consumer.stop()
+    return [(seen[a] - acked[a]) * 1000 for a in acked if a in seen]
+
+
 async def main(scale: float) -> dict[str, float | str | int]:
     results: dict[str, float | str | int] = {}
     log_dir = RESULTS / "logs"
@@ -287,6 +442,7 @@ async def main(scale: float) -> dict[str, float | str | int]:
             results["naive_per_s"] = await naive(settings, url, max(2_000, n // 20))
             results["eligibility_per_s"] = await eligibility_rate(settings, n, log_dir)
             results["ingest_per_s"] = await ingest_rate(settings, n, log_dir)
+            results.update(await whole_system(settings, server, log_dir, scale))
         finally:
             admin = await asyncpg.connect(db.with_database(server, "postgres"))
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -111,6 +111,7 @@ class BatchConsumer:
             ack_policy=AckPolicy.NACK_ON_ERROR,
             max_records=s.consumer_max_records,
             batch_timeout_ms=100,
+            fetch_max_wait_ms=s.kafka_fetch_max_wait_ms,
             session_timeout_ms=s.kafka_session_timeout_ms,
             heartbeat_interval_ms=s.kafka_heartbeat_interval_ms,
             title=f"{self.name}:{self.spec.name}",

@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     kafka_group_prefix: str = Field("", description="prefix for consumer group ids (test isolation)")
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 3_000
+    kafka_fetch_max_wait_ms: int = Field(50, ge=1, description="how long an empty fetch waits at the broker (latency)")
     consumer_max_records: int = Field(1_000, ge=1)
     consumer_retries: int = Field(3, ge=0, description="attempts after the first before a message goes to the DLQ")
     consumer_retry_backoff_s: float = 0.2
