@@ -28,6 +28,7 @@ test-all: $(STAMP)
 
 ## make bench: rates beside this machine's limits, in one run (writes bench/results/latest.json)
 bench: $(STAMP)
+	$(PY) -c 'import quixstreams' 2>/dev/null || $(PY) -m pip install -q -e '.[dev,bench]'
 	$(PY) -m bench $(BENCH_ARGS)
 
 ## make faults: fault injection against the real processes; writes docs/RELIABILITY.md

@@ -413,6 +413,35 @@ async def steady_latency(settings: Settings, ingest_url: str, secret: str, conn:
     return [(seen[a] - acked[a]) * 1000 for a in acked if a in seen]
 
 
+async def quix_peer(settings: Settings, payloads: list[tuple[bytes, bytes]], n: int) -> float | str:
+    """The Quix Streams peer on the same broker and events (input topic with retention.ms, as Tansu needs)."""
+    import importlib.util
+    import tempfile
+
+    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+    if importlib.util.find_spec("quixstreams") is None:
+        return "not installed (pip install -e '.[bench]')"
+    topic = settings.topic("quix.links")
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_list)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(topic, num_partitions=settings.kafka_partitions, replication_factor=1,
+                                            topic_configs={"retention.ms": str(7 * 24 * 3600 * 1000)})])
+    finally:
+        await admin.close()
+    await raw_produce(settings, topic, payloads[:n])
+    with tempfile.TemporaryDirectory() as state_dir:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.quix_peer", settings.kafka_bootstrap_servers, topic, str(n), state_dir,
+            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(proc.communicate(), 900)
+    if proc.returncode != 0:
+        return f"failed: {err.decode()[-300:]}"
+    return float(json.loads(out.decode().strip().splitlines()[-1])["quix_per_s"])
+
+
 async def main(scale: float) -> dict[str, float | str | int]:
     results: dict[str, float | str | int] = {}
     log_dir = RESULTS / "logs"
@@ -441,6 +470,7 @@ async def main(scale: float) -> dict[str, float | str | int]:
             results["sql_limit_per_s"] = await sql_limit(url, events)
             results["naive_per_s"] = await naive(settings, url, max(2_000, n // 20))
             results["eligibility_per_s"] = await eligibility_rate(settings, n, log_dir)
+            results["quix_per_s"] = await quix_peer(settings, payloads, n)
             results["ingest_per_s"] = await ingest_rate(settings, n, log_dir)
             results.update(await whole_system(settings, server, log_dir, scale))
         finally:
@@ -449,6 +479,8 @@ async def main(scale: float) -> dict[str, float | str | int]:
             await admin.close()
     results["eligibility_vs_sql_limit"] = results["eligibility_per_s"] / results["sql_limit_per_s"]  # type: ignore[operator]
     results["eligibility_vs_naive"] = results["eligibility_per_s"] / results["naive_per_s"]  # type: ignore[operator]
+    if isinstance(results["quix_per_s"], float):
+        results["eligibility_vs_quix"] = results["eligibility_per_s"] / results["quix_per_s"]
     results["events"] = n
     results["cores"] = os.cpu_count() or 0
     results["memory_gb"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
