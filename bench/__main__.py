@@ -415,13 +415,13 @@ async def steady_latency(settings: Settings, ingest_url: str, secret: str, conn:
 
 async def quix_peer(settings: Settings, payloads: list[tuple[bytes, bytes]], n: int) -> float | str:
     """The Quix Streams peer on the same broker and events (input topic with retention.ms, as Tansu needs)."""
-    import importlib.util
     import tempfile
 
     from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-    if importlib.util.find_spec("quixstreams") is None:
-        return "not installed (pip install -e '.[bench]')"
+    quix_python = os.environ.get("QUIX_PYTHON", str(ROOT / ".venv-quix" / "bin" / "python"))
+    if not Path(quix_python).exists():
+        return "not installed (make bench creates .venv-quix)"
     topic = settings.topic("quix.links")
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_list)
     await admin.start()
@@ -433,7 +433,7 @@ async def quix_peer(settings: Settings, payloads: list[tuple[bytes, bytes]], n: 
     await raw_produce(settings, topic, payloads[:n])
     with tempfile.TemporaryDirectory() as state_dir:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bench.quix_peer", settings.kafka_bootstrap_servers, topic, str(n), state_dir,
+            quix_python, str(ROOT / "bench" / "quix_peer.py"), settings.kafka_bootstrap_servers, topic, str(n), state_dir,
             cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         )
         out, err = await asyncio.wait_for(proc.communicate(), 900)
