@@ -70,6 +70,17 @@ class Stack:
         proc.start()
         return proc
 
+    async def up(self, *names: str) -> None:
+        """Start services and wait until each is ready."""
+        for name in names:
+            self.start(name)
+        await asyncio.gather(*(p.ready() for p in self.procs.values()))
+
+    async def shortfall(self, want: dict[str, int]) -> int:
+        """Counted links the oracle expects but the database does not have."""
+        got = await self.counts()
+        return sum(max(0, want[a] - got.get(a, 0)) for a in want)
+
     async def post(self, http: httpx.AsyncClient, changes: list[dict[str, Any]]) -> httpx.Response:
         body = json.dumps({"changes": changes}).encode()
         return await http.post(
@@ -157,9 +168,7 @@ async def scenario_1() -> Result:
     changes = build_feed().changes[:50_000]
     want = oracle(changes)
     async with stack("1-kill-eligibility") as s:
-        s.start("ingest")
-        s.start("eligibility")
-        await asyncio.gather(*(p.ready() for p in s.procs.values()))
+        await s.up("ingest", "eligibility")
         kills = 0
 
         async def kill_sometimes(n: int) -> None:
@@ -188,9 +197,7 @@ async def scenario_2() -> Result:
     changes = build_feed(seed=7).changes[:30_000]
     want = oracle(changes)
     async with stack("2-kill-ingest") as s:
-        s.start("ingest")
-        s.start("eligibility")
-        await asyncio.gather(*(p.ready() for p in s.procs.values()))
+        await s.up("ingest", "eligibility")
         unanswered = resent = kills = 0
         async with httpx.AsyncClient() as http:
             batches = [changes[i : i + 1_000] for i in range(0, len(changes), 1_000)]
@@ -213,7 +220,7 @@ async def scenario_2() -> Result:
                 (await s.post(http, chunk)).raise_for_status()
         recovery = await until(lambda: _eq(s.counts(), want))
         got = await s.counts()
-        lost = sum(max(0, want[a] - got.get(a, 0)) for a in want)
+        lost = await s.shortfall(want)
         dup = sum(max(0, got[a] - want.get(a, 0)) for a in got)
         return Result(f"2. kill -9 ingest x{kills} while posting", kills, len(changes), lost, dup, recovery,
                       f"{unanswered} batches got no answer and were resent; resent changes were deduplicated")
@@ -224,9 +231,7 @@ async def scenario_5() -> Result:
     changes = build_feed(seed=11).changes[:20_000]
     want = oracle(changes)
     async with stack("5-broker-paused") as s:
-        s.start("ingest")
-        s.start("eligibility")
-        await asyncio.gather(*(p.ready() for p in s.procs.values()))
+        await s.up("ingest", "eligibility")
 
         async def pause_once(n: int) -> None:
             if n == 8:
@@ -236,8 +241,7 @@ async def scenario_5() -> Result:
 
         await feed_through(s, changes, pause_once)
         recovery = await until(lambda: _eq(s.counts(), want))
-        got = await s.counts()
-        lost = sum(max(0, want[a] - got.get(a, 0)) for a in want)
+        lost = await s.shortfall(want)
         return Result("5. broker paused 20 s", 1, len(changes), lost, 0, recovery, "feeds kept being accepted (outbox)")
 
 
@@ -280,9 +284,7 @@ async def scenario_7() -> Result:
     changes = build_feed(seed=13).changes[:20_000]
     want = oracle(changes)
     async with stack("7-redelivery-replay") as s:
-        s.start("ingest")
-        s.start("eligibility")
-        await asyncio.gather(*(p.ready() for p in s.procs.values()))
+        await s.up("ingest", "eligibility")
         await feed_through(s, changes)
         await until(lambda: _eq(s.counts(), want))
         records = await read_topic(s.settings, "portal.procedure-links.v1", at_least=len(changes) // 2, settle=2)
@@ -297,9 +299,8 @@ async def scenario_7() -> Result:
         t0 = time.monotonic()
         await asyncio.sleep(15)
         after = await read_topic(s.settings, "eligibility.thresholds.v1", at_least=len(before), settle=3)
-        got = await s.counts()
         dup = len(after) - len(before)
-        lost = sum(max(0, want[a] - got.get(a, 0)) for a in want)
+        lost = await s.shortfall(want)
         return Result("7. 10% redelivered + full replay, new group", 1, len(records) + len(again), lost, dup,
                       time.monotonic() - t0, "identical counts, no new threshold events")
 
@@ -409,9 +410,7 @@ async def scenario_4() -> Result:
     changes = build_feed(seed=17).changes[:20_000]
     want = oracle(changes)
     async with stack("4-postgres-restart") as s:
-        s.start("ingest")
-        s.start("eligibility")
-        await asyncio.gather(*(p.ready() for p in s.procs.values()))
+        await s.up("ingest", "eligibility")
         refused = 0
 
         async def restart_once(n: int) -> None:
@@ -430,8 +429,7 @@ async def scenario_4() -> Result:
                     await asyncio.sleep(0.5)
                 await restart_once(i // 1_000)
         recovery = await until(lambda: _eq(s.counts(), want))
-        got = await s.counts()
-        lost = sum(max(0, want[a] - got.get(a, 0)) for a in want)
+        lost = await s.shortfall(want)
         return Result("4. PostgreSQL restarted mid-stream", 1, len(changes), lost, 0, recovery,
                       f"{refused} requests answered 503 while the database was away and were resent")
 
