@@ -440,6 +440,21 @@ SCENARIOS: dict[str, Callable[[], Awaitable[Result]]] = {
 }
 
 
+def _row(r: Result) -> str:
+    return f"| {r.scenario} | {r.runs} | {r.events} | {r.lost} | {r.duplicated} | {r.recovery_s:.1f} | {r.note} |"
+
+
+def merged_rows(results: list[Result]) -> list[str]:
+    """Rows of this run, plus the rows of scenarios not run this time from the existing report."""
+    rows = {r.scenario.split(".")[0]: _row(r) for r in results}
+    if REPORT.exists():
+        for line in REPORT.read_text().splitlines():
+            key = line[2:].split(".")[0] if line.startswith("| ") and line[2:3].isdigit() else None
+            if key and key not in rows:
+                rows[key] = line
+    return [rows[k] for k in sorted(rows)]
+
+
 def report(results: list[Result]) -> str:
     lines = [
         "# Reliability",
@@ -453,8 +468,7 @@ def report(results: list[Result]) -> str:
         "| scenario | runs | events | lost | duplicated | recovery (s) | notes |",
         "|---|---|---|---|---|---|---|",
     ]
-    for r in sorted(results, key=lambda r: r.scenario):
-        lines.append(f"| {r.scenario} | {r.runs} | {r.events} | {r.lost} | {r.duplicated} | {r.recovery_s:.1f} | {r.note} |")
+    lines += merged_rows(results)
     lines += [
         "",
         "Awards and notify publish through the outbox relay, and notify sends one email at a time with its row locked, so",
