@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -23,6 +24,7 @@ from shared import db
 from shared.faults import UNREACHABLE
 from shared.logging import configure_logging
 from shared.outbox import OutboxRelay
+from shared.retention import prune_forever
 from shared.settings import Settings, unsafe
 from shared.topics import ensure_topics
 
@@ -97,6 +99,8 @@ async def service_runtime(
         await _retry(f"broker at {settings.kafka_bootstrap_servers}", settings, broker.start)
         relay = OutboxRelay(settings)
         tasks = [asyncio.create_task(relay.run(lambda: db.connect(url, service)), name=f"{service}-relay")]
+        keep = timedelta(days=settings.retention_days)
+        tasks.append(asyncio.create_task(prune_forever(pool, keep), name=f"{service}-prune"))
         tasks += [asyncio.create_task(job(), name=f"{service}-job") for job in rt.background]
         app.state.relay = relay
         try:

@@ -54,6 +54,7 @@ class Settings(BaseSettings):
     consumer_retry_backoff_s: float = 0.2
     startup_retries: int = Field(10, ge=0)
     startup_retry_delay_s: float = 1.0
+    retention_days: int = Field(30, ge=1, description="published outbox rows and consumed event ids are kept this long")
     log_level: str = "INFO"
     log_json: bool | None = Field(None, description="JSON logs; default: JSON unless stderr is a TTY")
 

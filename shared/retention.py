@@ -1,0 +1,44 @@
+"""Housekeeping of the plumbing tables: published outbox rows and processed-event ids older than the retention."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import asyncpg
+import structlog
+
+log = structlog.get_logger(__name__)
+
+_PRUNE_OUTBOX = """
+DELETE FROM outbox WHERE id IN (
+    SELECT id FROM outbox WHERE published_at < now() - $1::interval ORDER BY id LIMIT $2)
+"""
+_PRUNE_PROCESSED = """
+DELETE FROM processed_event WHERE ctid IN (
+    SELECT ctid FROM processed_event WHERE processed_at < now() - $1::interval LIMIT $2)
+"""
+
+
+async def prune_once(pool: asyncpg.Pool, keep: timedelta, *, chunk: int = 10_000) -> tuple[int, int]:
+    """Delete in chunks, so that no long transaction holds locks; returns (outbox rows, processed ids) deleted."""
+    totals = [0, 0]
+    for i, sql in enumerate((_PRUNE_OUTBOX, _PRUNE_PROCESSED)):
+        while True:
+            deleted = int((await pool.execute(sql, keep, chunk)).split()[-1])
+            totals[i] += deleted
+            if deleted < chunk:
+                break
+    return totals[0], totals[1]
+
+
+async def prune_forever(pool: asyncpg.Pool, keep: timedelta, every_s: float = 3_600) -> None:
+    """Event ids are kept far longer than Kafka keeps messages, so a redelivery is still recognised."""
+    while True:
+        try:
+            outbox, processed = await prune_once(pool, keep)
+            if outbox or processed:
+                log.info("plumbing_pruned", outbox=outbox, processed_event=processed)
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("prune_failed", error=repr(exc))
+        await asyncio.sleep(every_s)

@@ -1,0 +1,33 @@
+"""Old published outbox rows and old processed-event ids are pruned; unpublished rows never are."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from shared import db
+from shared.retention import prune_once
+
+
+async def test_prune_keeps_unpublished_and_recent_rows(database_url, pool) -> None:
+    old, recent, unpublished = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    await pool.execute(
+        """INSERT INTO awards.outbox (event_id, topic, key, event_type, correlation_id, payload, created_at, published_at)
+           VALUES ($1, 't', 'k', 'E', 'c', '\\x00', now() - interval '40 days', now() - interval '40 days'),
+                  ($2, 't', 'k', 'E', 'c', '\\x00', now(), now()),
+                  ($3, 't', 'k', 'E', 'c', '\\x00', now() - interval '40 days', NULL)""",
+        old, recent, unpublished,
+    )
+    await pool.execute(
+        """INSERT INTO awards.processed_event (consumer, event_id, processed_at)
+           VALUES ('awards', $1, now() - interval '40 days'), ('awards', $2, now())""",
+        old, recent,
+    )
+    awards = await db.create_pool(database_url, "awards")
+    try:
+        assert await prune_once(awards, timedelta(days=30), chunk=1) == (1, 1)
+        assert await prune_once(awards, timedelta(days=30)) == (0, 0)
+    finally:
+        await awards.close()
+    assert {r["event_id"] for r in await pool.fetch("SELECT event_id FROM awards.outbox")} == {recent, unpublished}
+    assert [r["event_id"] for r in await pool.fetch("SELECT event_id FROM awards.processed_event")] == [recent]
