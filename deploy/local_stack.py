@@ -204,7 +204,12 @@ def main() -> int:
         wait_ready(settings, honcho)
         token = None
         if os.environ.get("DEMO", "1") != "0" and not stopping:
-            token = run_demo(env, settings)
+            try:
+                token = run_demo(env, settings)
+            except httpx.HTTPError:
+                if not stopping:
+                    raise
+                print("\nmake run: demo interrupted; the next make run replays it (changes already accepted come back as duplicates)", flush=True)
         print(urls(settings, token, mail), flush=True)
         print("demo finished" if token else "stack ready", flush=True)
         return honcho.wait()

@@ -178,19 +178,20 @@ def _pairs(rows: Sequence[asyncpg.Record], a: str, b: str) -> set[Key]:
     return {(r[a], r[b]) for r in rows if r[a] is not None}
 
 
-async def upsert_services(conn: asyncpg.Connection, rows: Sequence[tuple[str, str, str | None, str | None]]) -> set[Key]:
-    """Store Onlinedienste; returns the keys that are new or changed."""
+async def _upsert_objects(conn: asyncpg.Connection, sql: str, rows: Sequence[tuple[str, str, str | None, str | None]]) -> set[Key]:
     if not rows:
         return set()
-    cols = list(zip(*rows, strict=True))
-    return _pairs(await conn.fetch(_UPSERT_SERVICES, *map(list, cols)), "agency", "id")
+    return _pairs(await conn.fetch(sql, *map(list, zip(*rows, strict=True))), "agency", "id")
+
+
+async def upsert_services(conn: asyncpg.Connection, rows: Sequence[tuple[str, str, str | None, str | None]]) -> set[Key]:
+    """Store Onlinedienste (agency, id, name, url); returns the keys that are new or changed."""
+    return await _upsert_objects(conn, _UPSERT_SERVICES, rows)
 
 
 async def upsert_leistungen(conn: asyncpg.Connection, rows: Sequence[tuple[str, str, str | None, str | None]]) -> set[Key]:
-    if not rows:
-        return set()
-    cols = list(zip(*rows, strict=True))
-    return _pairs(await conn.fetch(_UPSERT_LEISTUNGEN, *map(list, cols)), "agency", "id")
+    """Store Leistungen (agency, id, name, LeiKa key); returns the keys that are new or changed."""
+    return await _upsert_objects(conn, _UPSERT_LEISTUNGEN, rows)
 
 
 async def deactivate_ties(conn: asyncpg.Connection, ids: Sequence[Key]) -> set[Key]:
