@@ -32,8 +32,6 @@ log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
 
-
-
 class StartupError(Exception):
     """A dependency could not be reached after the start-up retries; the message is the one-line reason."""
 
@@ -60,6 +58,31 @@ async def _retry(what: str, settings: Settings, fn: Callable[[], Awaitable[T]]) 
             log.warning("startup_waiting", dependency=what, attempt=attempt + 1, error=repr(exc))
             await asyncio.sleep(settings.startup_retry_delay_s)
     raise StartupError(f"cannot reach {what} after {settings.startup_retries + 1} attempts: {last or repr(last)}")
+
+
+async def stop_tasks(tasks: list[asyncio.Task[Any]], *, grace_s: float = 1.0) -> None:
+    """Cancel the tasks and wait for them; cancel again what is still running after `grace_s`.
+
+    Python 3.11's `asyncio.wait_for` (inside aiosmtplib, aiokafka, ...) can lose a cancellation that races the result
+    it waits for; the task then runs on, and one cancel-and-gather would wait for ever.
+    """
+    pending = {t for t in tasks if not t.done()}
+    while pending:
+        for task in pending:
+            task.cancel()
+        _, pending = await asyncio.wait(pending, timeout=grace_s)
+        if pending:
+            log.warning("task_ignored_cancel", tasks=sorted(t.get_name() for t in pending))
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def close_pool(pool: asyncpg.Pool, *, grace_s: float = 10.0) -> None:
+    """Close the pool gracefully, or terminate its connections if one is still held after `grace_s`."""
+    try:
+        await asyncio.wait_for(pool.close(), timeout=grace_s)
+    except TimeoutError:
+        log.warning("pool_close_timeout", grace_s=grace_s)
+        pool.terminate()
 
 
 def _where_db(url: str) -> str:
@@ -107,12 +130,10 @@ async def service_runtime(
             log.info("service_started", service=service)
             yield rt, app
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            await stop_tasks(tasks)
             await broker.stop()
     finally:
-        await pool.close()
+        await close_pool(pool)
 
 
 class _Server(uvicorn.Server):
@@ -177,7 +198,7 @@ async def database_only(service: str, migrations_dir: Path, settings: Settings) 
     try:
         yield pool
     finally:
-        await pool.close()
+        await close_pool(pool)
 
 
 def run_command(

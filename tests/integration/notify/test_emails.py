@@ -27,7 +27,7 @@ def smtp():
 
 
 @pytest.fixture
-async def notify(start, settings, smtp):
+async def notify(smtp, start, settings):  # smtp first: the service stops before its mail server
     _, port = smtp
     own = settings.model_copy(update={"smtp_port": port, "mail_retry_base_s": 0.05,
                                       "public_base_url": "https://digitales-amt.example"})
@@ -142,7 +142,7 @@ async def test_a_5xx_answer_marks_the_email_failed_with_the_answer(notify, smtp,
     assert sink.messages == []
 
 
-async def test_no_second_email_after_a_redelivered_event_or_a_restart(start, settings, smtp) -> None:
+async def test_no_second_email_after_a_redelivered_event_or_a_restart(smtp, start, settings) -> None:
     sink, port = smtp
     own = settings.model_copy(update={"smtp_port": port})
     event = case_events(KITZINGEN)[0]
