@@ -442,7 +442,10 @@ async def quix_peer(settings: Settings, payloads: list[tuple[bytes, bytes]], n: 
     return float(json.loads(out.decode().strip().splitlines()[-1])["quix_per_s"])
 
 
-async def main(scale: float) -> dict[str, float | str | int]:
+PARTS = ("limits", "eligibility", "quix", "ingest", "system")
+
+
+async def main(scale: float, only: frozenset[str] = frozenset(PARTS)) -> dict[str, float | str | int]:
     results: dict[str, float | str | int] = {}
     log_dir = RESULTS / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -465,21 +468,30 @@ async def main(scale: float) -> dict[str, float | str | int]:
             topic = settings.topic("portal.procedure-links.v1")
 
             print(f"bench: {n} link events, broker Tansu at {broker.url}, database {name}", flush=True)
-            results["raw_produce_per_s"] = await raw_produce(settings, topic, payloads)
-            results["raw_consume_per_s"] = await raw_consume(settings, topic, n)
-            results["sql_limit_per_s"] = await sql_limit(url, events)
-            results["naive_per_s"] = await naive(settings, url, max(2_000, n // 20))
-            results["eligibility_per_s"] = await eligibility_rate(settings, n, log_dir)
-            results["quix_per_s"] = await quix_peer(settings, payloads, n)
-            results["ingest_per_s"] = await ingest_rate(settings, n, log_dir)
-            results.update(await whole_system(settings, server, log_dir, scale))
+            if "limits" in only:
+                results["raw_produce_per_s"] = await raw_produce(settings, topic, payloads)
+                results["raw_consume_per_s"] = await raw_consume(settings, topic, n)
+                results["sql_limit_per_s"] = await sql_limit(url, events)
+                results["naive_per_s"] = await naive(settings, url, max(2_000, n // 20))
+            if "eligibility" in only or "quix" in only:
+                if "limits" not in only:
+                    await raw_produce(settings, topic, payloads)
+                if "eligibility" in only:
+                    results["eligibility_per_s"] = await eligibility_rate(settings, n, log_dir)
+                if "quix" in only:
+                    results["quix_per_s"] = await quix_peer(settings, payloads, n)
+            if "ingest" in only:
+                results["ingest_per_s"] = await ingest_rate(settings, n, log_dir)
+            if "system" in only:
+                results.update(await whole_system(settings, server, log_dir, scale))
         finally:
             admin = await asyncpg.connect(db.with_database(server, "postgres"))
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             await admin.close()
-    results["eligibility_vs_sql_limit"] = results["eligibility_per_s"] / results["sql_limit_per_s"]  # type: ignore[operator]
-    results["eligibility_vs_naive"] = results["eligibility_per_s"] / results["naive_per_s"]  # type: ignore[operator]
-    if isinstance(results["quix_per_s"], float):
+    if {"limits", "eligibility"} <= only:
+        results["eligibility_vs_sql_limit"] = results["eligibility_per_s"] / results["sql_limit_per_s"]  # type: ignore[operator]
+        results["eligibility_vs_naive"] = results["eligibility_per_s"] / results["naive_per_s"]  # type: ignore[operator]
+    if {"eligibility", "quix"} <= only and isinstance(results["quix_per_s"], float):
         results["eligibility_vs_quix"] = results["eligibility_per_s"] / results["quix_per_s"]
     results["events"] = n
     results["cores"] = os.cpu_count() or 0
@@ -500,9 +512,15 @@ def table(results: dict[str, float | str | int]) -> str:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--scale", type=float, default=1.0, help="1.0 = 100,000 events")
+    parser.add_argument("--only", default=",".join(PARTS),
+                        help=f"comma-separated parts to run, of {','.join(PARTS)}; a partial run writes partial.json")
     args = parser.parse_args()
-    out = asyncio.run(main(args.scale))
+    only = frozenset(args.only.split(","))
+    if unknown := only - set(PARTS):
+        parser.error(f"unknown parts: {', '.join(sorted(unknown))}")
+    out = asyncio.run(main(args.scale, only))
     print(table(out))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(out, indent=2) + "\n")
+    name = "latest.json" if only == set(PARTS) and args.scale == 1.0 else "partial.json"
+    (RESULTS / name).write_text(json.dumps(out, indent=2) + "\n")
     sys.exit(0)
