@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import asyncpg
 import structlog
@@ -21,13 +21,14 @@ log = structlog.get_logger(__name__)
 CROSSINGS = Counter("eligibility_crossings_total", "threshold events written", ["direction"])
 
 
-def threshold_of(settings: Settings):  # noqa: ANN201 - a closure over the configured thresholds
-    reg = registry()
+def threshold_of(settings: Settings) -> Callable[[str], int]:
+    """Each authority's threshold, looked up in a table built once from the reference list."""
     default, bezirk = settings.threshold_default, settings.threshold_bezirk
+    table = {a.key: domain.threshold_for(a.threshold_class, default, bezirk) for a in registry()}
+    fallback = domain.threshold_for("default", default, bezirk)
 
     def of(authority_id: str) -> int:
-        authority = reg.get(authority_id)
-        return domain.threshold_for(authority.threshold_class if authority else "default", default, bezirk)
+        return table.get(authority_id, fallback)
 
     return of
 
@@ -58,8 +59,10 @@ def on_procedure_links(settings: Settings):  # noqa: ANN201
 
     async def handle(conn: asyncpg.Connection, events: Sequence[ProcedureLinked | ProcedureUnlinked]) -> None:
         changes = [to_change(e) for e in events]
+        # Standings first: their row locks make a second consumer of the same authorities (a rebalance) wait
+        # here, before it reads links that this transaction is about to change.
+        standings = await repository.lock_standings(conn, {a: threshold(a) for a in {c.authority_id for c in changes}})
         links = await repository.load_links(conn, {c.key for c in changes})
-        standings = await repository.lock_standings(conn, {c.authority_id: threshold(c.authority_id) for c in changes})
         outcome = domain.apply_changes(links, standings, changes, threshold)
         await repository.save_links(conn, outcome.links)
         await repository.save_standings(conn, outcome.standings)

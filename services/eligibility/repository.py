@@ -15,19 +15,17 @@ FROM procedure_link l
 JOIN unnest($1::text[], $2::text[]) AS k(authority_id, procedure_id) USING (authority_id, procedure_id)
 """
 
-# Existing rows are locked in key order (two consumers briefly sharing a partition in a rebalance serialise);
-# missing ones are created at zero, which locks them too.
+# Missing standings are created at zero, then all touched ones are locked in key order. Two statements: the
+# SELECT takes a fresh snapshot, so it sees a row a concurrent transaction created and committed while the
+# INSERT waited for it (two consumers briefly sharing a partition in a rebalance serialise here).
+_CREATE_STANDINGS = """
+INSERT INTO authority_count (authority_id, count, threshold, eligible)
+SELECT a, 0, t, false FROM unnest($1::text[], $2::int[]) AS u(a, t)
+ON CONFLICT (authority_id) DO NOTHING
+"""
 _LOCK_STANDINGS = """
-WITH created AS (
-    INSERT INTO authority_count (authority_id, count, threshold, eligible)
-    SELECT a, 0, t, false FROM unnest($1::text[], $2::int[]) AS u(a, t)
-    ON CONFLICT (authority_id) DO NOTHING
-    RETURNING authority_id, count, threshold, eligible
-), locked AS (
-    SELECT authority_id, count, threshold, eligible FROM authority_count
-    WHERE authority_id = ANY($1::text[]) ORDER BY authority_id FOR UPDATE
-)
-SELECT * FROM created UNION ALL SELECT * FROM locked
+SELECT authority_id, count, threshold, eligible FROM authority_count
+WHERE authority_id = ANY($1::text[]) ORDER BY authority_id FOR UPDATE
 """
 
 _SAVE_LINKS = """
@@ -83,7 +81,8 @@ async def load_links(conn: asyncpg.Connection, keys: Iterable[LinkKey]) -> dict[
 async def lock_standings(conn: asyncpg.Connection, thresholds: Mapping[str, int]) -> dict[str, Standing]:
     """The touched authorities' standings, created at zero where new, locked for this transaction."""
     ids = sorted(thresholds)
-    rows = await conn.fetch(_LOCK_STANDINGS, ids, [thresholds[a] for a in ids])
+    await conn.execute(_CREATE_STANDINGS, ids, [thresholds[a] for a in ids])
+    rows = await conn.fetch(_LOCK_STANDINGS, ids)
     return {r["authority_id"]: Standing(r["count"], r["threshold"], r["eligible"]) for r in rows}
 
 
