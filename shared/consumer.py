@@ -88,8 +88,10 @@ class BatchConsumer:
         broker: KafkaBroker,
         settings: Settings,
         dedupe_event_ids: bool = True,
+        members: int = 1,
     ) -> None:
         self.name = name
+        self.members = members
         self.dedupe_event_ids = dedupe_event_ids
         self.spec = spec
         self.apply = apply
@@ -100,8 +102,18 @@ class BatchConsumer:
         self._list_adapter: TypeAdapter[list[Any]] = TypeAdapter(list[spec.message_type])  # type: ignore[name-defined]
 
     def subscribe(self, description: str) -> None:
-        """Register the FastStream batch subscriber for this consumer on the broker."""
+        """Register the FastStream batch subscriber(s) for this consumer on the broker.
+
+        With `members` > 1 the process joins the group that many times: the partitions are shared out, and while
+        one member waits for its transaction, another parses and decides on its own batch. A partition still has
+        one member at a time (and the handler's row locks serialise the brief overlap of a rebalance).
+        """
+        for member in range(self.members):
+            self._subscribe_member(description, member)
+
+    def _subscribe_member(self, description: str, member: int) -> None:
         s = self.settings
+        suffix = f" (member {member + 1})" if member else ""
 
         @self.broker.subscriber(
             s.topic(self.spec.name),
@@ -114,7 +126,7 @@ class BatchConsumer:
             fetch_max_wait_ms=s.kafka_fetch_max_wait_ms,
             session_timeout_ms=s.kafka_session_timeout_ms,
             heartbeat_interval_ms=s.kafka_heartbeat_interval_ms,
-            title=f"{self.name}:{self.spec.name}",
+            title=f"{self.name}:{self.spec.name}{suffix}",
             description=description,
             decoder=_undecoded,
         )

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     kafka_heartbeat_interval_ms: int = 3_000
     kafka_fetch_max_wait_ms: int = Field(50, ge=1, description="how long an empty fetch waits at the broker (latency)")
     consumer_max_records: int = Field(1_000, ge=1)
+    eligibility_consumers: int = Field(
+        2, ge=1, le=64, description="group members in one eligibility process; one's SQL overlaps another's parsing"
+    )
     consumer_retries: int = Field(3, ge=0, description="attempts after the first before a message goes to the DLQ")
     consumer_retry_backoff_s: float = 0.2
     startup_retries: int = Field(10, ge=0)

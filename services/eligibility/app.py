@@ -28,6 +28,7 @@ def build(rt: Runtime) -> FastAPI:
         broker=rt.broker,
         settings=rt.settings,
         dedupe_event_ids=False,  # idempotent by state: a link row keeps the latest change it applied
+        members=rt.settings.eligibility_consumers,
     )
     consumer.subscribe("counts distinct counted procedures per authority; announces threshold crossings")
     app = new_app(SERVICE, "Running count of online procedures per authority; threshold crossings.")

@@ -9,7 +9,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, V
 from services.ingest.domain import Change
 from shared.authorities import Registry
 from shared.events import Procedure, ProcedureId
-from shared.events.portal import Text
+from shared.events.portal import NUL_PATTERN, Text
 
 MAX_CHANGES = 5_000
 MAX_BODY_BYTES = 5 * 1024 * 1024
@@ -65,6 +65,8 @@ def field_errors(exc: ValidationError, index: int | None, tags: tuple[str, ...] 
         message = err["msg"]
         if err["type"] == "union_tag_invalid":
             message = "action must be 'linked' or 'unlinked'"
+        if err["type"] == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") == NUL_PATTERN:
+            message = "must not contain NUL characters"
         out.append({"index": index, "field": ".".join(loc) or "body", "message": message})
     return out
 

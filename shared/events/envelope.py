@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_serializer
 
 
 def utcnow() -> datetime:
@@ -25,9 +25,10 @@ class Event(BaseModel):
     authority_id: str = Field(description="key of the authority (AGS, Kreis, VG or Bezirk key); the Kafka key")
     correlation_id: str = Field(description="id tying together all events caused by one outside request")
 
-    @field_validator("occurred_at")
-    @classmethod
-    def _to_utc(cls, value: datetime) -> datetime:
+    # Written in UTC; read as sent (an aware time compares correctly in any offset). A serializer, not a validator,
+    # so that consumers parsing thousands of events per batch make no Python call per event for it.
+    @field_serializer("occurred_at")
+    def _in_utc(self, value: datetime) -> datetime:
         return value.astimezone(UTC)
 
     def to_json(self) -> bytes:
