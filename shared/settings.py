@@ -49,7 +49,9 @@ class Settings(BaseSettings):
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 3_000
     kafka_fetch_max_wait_ms: int = Field(50, ge=1, description="how long an empty fetch waits at the broker (latency)")
-    consumer_max_records: int = Field(1_000, ge=1)
+    consumer_max_records: int = Field(
+        5_000, ge=1, description="records per batch at most; a backlog is applied in fewer, larger transactions"
+    )
     eligibility_consumers: int = Field(
         2, ge=1, le=64, description="group members in one eligibility process; one's SQL overlaps another's parsing"
     )

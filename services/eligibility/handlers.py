@@ -59,9 +59,9 @@ def on_procedure_links(settings: Settings):  # noqa: ANN201
 
     async def handle(conn: asyncpg.Connection, events: Sequence[ProcedureLinked | ProcedureUnlinked]) -> None:
         changes = [to_change(e) for e in events]
-        # Standings first: their row locks make a second consumer of the same authorities (a rebalance) wait
-        # here, before it reads links that this transaction is about to change.
-        standings = await repository.lock_standings(conn, {a: threshold(a) for a in {c.authority_id for c in changes}})
+        # Authorities locked first: a second consumer of the same authorities (a rebalance) waits here, before it
+        # reads links that this transaction is about to change.
+        standings = await repository.lock_standings(conn, {c.authority_id for c in changes})
         links = await repository.load_links(conn, {c.key for c in changes})
         outcome = domain.apply_changes(links, standings, changes, threshold)
         await repository.save_links(conn, outcome.links)
