@@ -16,8 +16,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 import structlog
@@ -58,8 +57,9 @@ RETURNING event_id
 """
 
 
-@dataclass(frozen=True)
-class Incoming:
+class Incoming(NamedTuple):
+    """A record and its parsed event (a tuple: thousands are built per batch)."""
+
     record: ConsumerRecord
     event: Event
 
@@ -106,7 +106,7 @@ class BatchConsumer:
 
         With `members` > 1 the process joins the group that many times: the partitions are shared out, and while
         one member waits for its transaction, another parses and decides on its own batch. A partition still has
-        one member at a time (and the handler's row locks serialise the brief overlap of a rebalance).
+        one member at a time (and the handler's per-key locks serialise the brief overlap of a rebalance).
         """
         for member in range(self.members):
             self._subscribe_member(description, member)
@@ -175,9 +175,9 @@ class BatchConsumer:
     async def _apply_in_tx(self, items: list[Incoming]) -> None:
         unique = list({i.event.event_id: i.event for i in items}.values())
         offsets: dict[tuple[str, int], int] = {}
-        for i in items:
-            key = (i.record.topic, i.record.partition)
-            offsets[key] = max(offsets.get(key, -1), i.record.offset)
+        for record, _ in items:
+            key = (record.topic, record.partition)
+            offsets[key] = max(offsets.get(key, -1), record.offset)
         async with self.pool.acquire() as conn, conn.transaction():
             events = unique
             if self.dedupe_event_ids:
