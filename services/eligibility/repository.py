@@ -44,7 +44,7 @@ SET linked = excluded.linked, counted = excluded.counted, occurred_at = excluded
 
 _SAVE_STANDINGS = """
 INSERT INTO authority_count AS c (authority_id, count, threshold, eligible)
-SELECT * FROM json_to_recordset($1::json) AS t(a text, n int, t int, e boolean)
+SELECT * FROM json_to_recordset($1::json) AS r(a text, n int, t int, e boolean)
 ON CONFLICT (authority_id) DO UPDATE
 SET count = excluded.count, threshold = excluded.threshold, eligible = excluded.eligible, updated_at = now()
 """
