@@ -15,12 +15,6 @@ KITZINGEN = "09675141"
 LINKS = "portal.procedure-links.v1"
 
 
-@pytest.fixture
-async def ingest(start):
-    _, client = await start("ingest", build_ingest)
-    return client
-
-
 async def stored(pool) -> tuple[int, int, int]:
     return (
         await pool.fetchval("SELECT count(*) FROM ingest.portal_change"),

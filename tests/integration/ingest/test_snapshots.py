@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-
-from services.ingest.app import build as build_ingest
 from tests.conftest import signed
 from tests.support.builders import at, change, procedure
 from tests.support.kafka import events_of, read_topic
 
 IPHOFEN_VG = "096755616"
 LINKS = "portal.procedure-links.v1"
-
-
-@pytest.fixture
-async def ingest(start):
-    _, client = await start("ingest", build_ingest)
-    return client
 
 
 def snapshot(minute: int, *procs: dict) -> dict:
