@@ -1,14 +1,15 @@
-"""Idempotent batch consumption: parse, skip seen events, apply in one transaction, retry, dead-letter.
+"""Idempotent batch consumption: parse, skip seen events, apply in one transaction, and the error policy.
 
 Two ways to make redelivery harmless: by default the consumed event ids are claimed in `processed_event` in the
 handler's transaction (a seen id is skipped); a handler that is idempotent by its own state (eligibility's link
 rows carry the latest change they applied) sets `dedupe_event_ids=False` and saves one row per event. Either
 way the applied offset per partition is stored in `consumer_offset` in the same transaction.
 
-Offsets are committed by FastStream only after `handle` returns (AckPolicy.NACK_ON_ERROR): a transient failure
-(database or broker away) raises, the batch is sought back and redelivered; a message that fails for any other
-reason is retried a bounded number of times on its own and then published to `<topic>.dlq` with the error in
-headers, so the partition moves on.
+Offsets are committed by FastStream only after `handle` returns (AckPolicy.NACK_ON_ERROR). What happens on a
+failure is `shared.faults`' policy: poison (and, after bounded retries, a bug) is dead-lettered, i.e. written
+to the outbox for `<topic>.dlq` in the transaction that records its offset; an outage pauses the consumer with
+capped backoff, marks it down in `/readyz`, and raises, so the batch is sought back and redelivered until the
+outage is over. Nothing is dead-lettered because of an outage.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import asyncpg
@@ -27,9 +29,12 @@ from faststream.kafka.annotations import KafkaMessage
 from prometheus_client import Counter, Histogram
 from pydantic import TypeAdapter, ValidationError
 
+from shared import outbox
 from shared.events import Event, log_fields
-from shared.faults import TRANSIENT
+from shared.faults import PoisonMessage, classify
+from shared.health import Health
 from shared.settings import Settings
+from shared.supervisor import backoff_delay
 from shared.topics import TopicSpec, dlq
 
 log = structlog.get_logger(__name__)
@@ -37,9 +42,11 @@ log = structlog.get_logger(__name__)
 CONSUMED = Counter("events_consumed_total", "events applied", ["consumer"])
 DUPLICATES = Counter("events_duplicate_total", "redelivered events skipped", ["consumer"])
 DEAD_LETTERED = Counter("events_dead_lettered_total", "messages sent to a dead-letter topic", ["consumer"])
+PAUSES = Counter("consumer_pauses_total", "batches put back because the database or broker failed", ["consumer"])
 BATCH_SECONDS = Histogram("consumer_batch_seconds", "time to apply one batch", ["consumer"])
 
 Apply = Callable[[asyncpg.Connection, list[Any]], Awaitable[None]]
+RACE_ATTEMPTS = 5
 
 
 _SAVE_OFFSETS = """
@@ -64,8 +71,10 @@ class Incoming(NamedTuple):
     event: Event
 
 
-class PoisonMessage(Exception):
-    """A message that can never be processed: not JSON, wrong schema, unknown event type."""
+class DeadLetter(NamedTuple):
+    record: ConsumerRecord
+    error: BaseException
+    attempts: int
 
 
 async def _undecoded(_: Any) -> None:
@@ -89,6 +98,7 @@ class BatchConsumer:
         settings: Settings,
         dedupe_event_ids: bool = True,
         members: int = 1,
+        health: Health | None = None,
     ) -> None:
         self.name = name
         self.members = members
@@ -98,6 +108,8 @@ class BatchConsumer:
         self.pool = pool
         self.broker = broker
         self.settings = settings
+        self.health = health or Health()
+        self._outages = 0
         self._adapter: TypeAdapter[Any] = spec.adapter()
         self._list_adapter: TypeAdapter[list[Any]] = TypeAdapter(list[spec.message_type])  # type: ignore[name-defined]
 
@@ -140,7 +152,7 @@ class BatchConsumer:
         except ValidationError as exc:
             raise PoisonMessage(_header_safe(str(exc))) from exc
 
-    async def parse_all(self, records: Sequence[ConsumerRecord]) -> tuple[list[Incoming], list[tuple[ConsumerRecord, PoisonMessage]]]:
+    async def parse_all(self, records: Sequence[ConsumerRecord]) -> tuple[list[Incoming], list[DeadLetter]]:
         """The whole batch in one pass; only when that fails, message by message to find the poison."""
         try:
             events = self._list_adapter.validate_json(b"[" + b",".join(r.value or b"null" for r in records) + b"]")
@@ -152,44 +164,74 @@ class BatchConsumer:
             try:
                 good.append(Incoming(record, self.parse(record)))
             except PoisonMessage as exc:
-                poison.append((record, exc))
+                poison.append(DeadLetter(record, exc, 1))
         return good, poison
 
     async def handle(self, records: Sequence[ConsumerRecord]) -> None:
+        """Apply a batch, or raise after a pause if the infrastructure failed (the batch is then redelivered)."""
         good, poison = await self.parse_all(records)
-        for record, exc in poison:
-            await self.dead_letter(record, exc, attempts=1)
-        if not good:
-            return
         started = time.perf_counter()
         try:
-            await self._apply_in_tx(good)
-        except TRANSIENT as exc:
-            await self._back_off(exc)
-        except Exception as exc:  # noqa: BLE001 - isolate the failing message, then dead-letter it
+            await self._commit(good, poison)
+        except Exception as exc:  # noqa: BLE001 - classified by shared.faults: an outage re-raises after a pause,
+            # anything else isolates the failing message(s), each then retried or dead-lettered on its own.
+            if classify(exc) in ("infrastructure", "race"):
+                await self._pause(exc)
+                raise
             log.warning("batch_failed_isolating", consumer=self.name, size=len(good), error=repr(exc))
-            for item in good:
-                await self._one_with_retries(item)
+            await self._isolate(records, good, poison)
+        self._recovered()
         BATCH_SECONDS.labels(self.name).observe(time.perf_counter() - started)
 
-    async def _apply_in_tx(self, items: list[Incoming]) -> None:
+    async def _commit(self, items: list[Incoming], dead: list[DeadLetter]) -> None:
+        """One transaction, repeated at once if it lost a race (serialization failure, deadlock)."""
+        for attempt in range(1, RACE_ATTEMPTS + 1):
+            try:
+                await self._apply_in_tx(items, dead)
+                return
+            except asyncpg.PostgresError as exc:
+                if classify(exc) != "race" or attempt == RACE_ATTEMPTS:
+                    raise
+                log.info("transaction_race_retried", consumer=self.name, attempt=attempt, error=repr(exc))
+
+    async def _apply_in_tx(self, items: list[Incoming], dead: list[DeadLetter]) -> None:
+        """State, consumed ids, dead letters and offsets commit together, or none of them."""
         unique = list({i.event.event_id: i.event for i in items}.values())
         offsets: dict[tuple[str, int], int] = {}
-        for record, _ in items:
+        for record in [i.record for i in items] + [d.record for d in dead]:
             key = (record.topic, record.partition)
             offsets[key] = max(offsets.get(key, -1), record.offset)
+        if not offsets:
+            return
         async with self.pool.acquire() as conn, conn.transaction():
             events = unique
-            if self.dedupe_event_ids:
+            if self.dedupe_event_ids and unique:
                 fresh = {r["event_id"] for r in await conn.fetch(_CLAIM, self.name, [e.event_id for e in unique])}
                 events = [e for e in unique if e.event_id in fresh]
             if events:
                 await self.apply(conn, events)
+            for d in dead:
+                await self._enqueue_dead_letter(conn, d)
             keys = sorted(offsets)
             await conn.execute(_SAVE_OFFSETS, self.name, [k[0] for k in keys], [k[1] for k in keys], [offsets[k] for k in keys])
         CONSUMED.labels(self.name).inc(len(events))
         if skipped := len(items) - len(events):
             DUPLICATES.labels(self.name).inc(skipped)
+        for d in dead:
+            DEAD_LETTERED.labels(self.name).inc()
+            log.error("event_dead_lettered", consumer=self.name, topic=d.record.topic, partition=d.record.partition,
+                      offset=d.record.offset, attempts=d.attempts, error=_header_safe(str(d.error) or repr(d.error)))
+
+    async def _isolate(self, records: Sequence[ConsumerRecord], good: list[Incoming], poison: list[DeadLetter]) -> None:
+        """Message by message in the batch's order: the good ones applied, the failing one retried or dead-lettered."""
+        by_offset = {(i.record.topic, i.record.partition, i.record.offset): i for i in good}
+        dead = {(d.record.topic, d.record.partition, d.record.offset): d for d in poison}
+        for r in records:
+            key = (r.topic, r.partition, r.offset)
+            if key in dead:
+                await self._commit([], [dead[key]])
+            elif key in by_offset:
+                await self._one_with_retries(by_offset[key])
 
     async def _one_with_retries(self, item: Incoming) -> None:
         attempts = 0
@@ -197,23 +239,39 @@ class BatchConsumer:
             while True:
                 attempts += 1
                 try:
-                    await self._apply_in_tx([item])
+                    await self._commit([item], [])
                     return
-                except TRANSIENT as exc:
-                    await self._back_off(exc)
-                except Exception as exc:  # noqa: BLE001
-                    if attempts > self.settings.consumer_retries:
-                        await self.dead_letter(item.record, exc, attempts=attempts)
+                except Exception as exc:  # noqa: BLE001 - classified by shared.faults, as in `handle`
+                    fault = classify(exc)
+                    if fault in ("infrastructure", "race"):
+                        await self._pause(exc)
+                        raise
+                    if fault == "poison" or attempts > self.settings.consumer_retries:
+                        if fault == "bug":
+                            log.error("event_failed_for_good", attempts=attempts, exc_info=exc)
+                        await self._commit([], [DeadLetter(item.record, exc, attempts)])
                         return
                     log.warning("event_failed_retrying", attempt=attempts, error=repr(exc))
                     await asyncio.sleep(self.settings.consumer_retry_backoff_s * 2 ** (attempts - 1))
 
-    async def _back_off(self, exc: BaseException) -> None:
-        log.warning("consumer_transient_error", consumer=self.name, error=repr(exc))
-        await asyncio.sleep(1.0)
-        raise exc
+    async def _pause(self, exc: BaseException) -> None:
+        """An outage: report not ready, wait (growing, capped), then let the caller raise for a redelivery."""
+        self._outages += 1
+        delay = backoff_delay(self._outages, base_s=0.5, cap_s=self.settings.retry_max_backoff_s)
+        self.health.down(f"consumer:{self.name}", f"{type(exc).__name__}: {exc}")
+        PAUSES.labels(self.name).inc()
+        log.warning("consumer_paused", consumer=self.name, error=repr(exc), fault=classify(exc),
+                    outages=self._outages, retry_in_s=round(delay, 2))
+        await asyncio.sleep(delay)
 
-    async def dead_letter(self, record: ConsumerRecord, exc: BaseException, *, attempts: int) -> None:
+    def _recovered(self) -> None:
+        if self._outages:
+            log.info("consumer_recovered", consumer=self.name, after_outages=self._outages)
+            self._outages = 0
+        self.health.up(f"consumer:{self.name}")
+
+    async def _enqueue_dead_letter(self, conn: asyncpg.Connection, d: DeadLetter) -> None:
+        record, exc = d.record, d.error
         headers = {k: v.decode(errors="replace") for k, v in (record.headers or ())}
         headers.update(
             {
@@ -223,16 +281,18 @@ class BatchConsumer:
                 "dlq_source_topic": record.topic,
                 "dlq_source_partition": str(record.partition),
                 "dlq_source_offset": str(record.offset),
-                "dlq_attempts": str(attempts),
+                "dlq_attempts": str(d.attempts),
+                "dlq_at": datetime.now(UTC).isoformat(),
             }
         )
-        await self.broker.publish(record.value or b"", topic=dlq(record.topic), key=record.key, headers=headers)
-        DEAD_LETTERED.labels(self.name).inc()
-        log.error(
-            "event_dead_lettered",
-            consumer=self.name,
-            topic=record.topic,
-            partition=record.partition,
-            offset=record.offset,
-            error=headers["dlq_error"],
+        value = record.value or b""
+        await outbox.enqueue_raw(
+            conn,
+            event_id=outbox.dead_letter_id(self.name, record.topic, record.partition, record.offset, value),
+            topic=dlq(self.spec.name),
+            key=record.key.decode(errors="replace") if record.key is not None else None,
+            value=value,
+            headers=headers,
+            event_type="DeadLetter",
+            correlation_id=headers.get("correlation_id", ""),
         )

@@ -94,10 +94,16 @@ async def create_pool(url: str, schema: str, *, min_size: int = 1, max_size: int
     return pool
 
 
+# The server notices a peer that vanished without closing its connection within seconds, not hours.
+KEEPALIVE = {"tcp_keepalives_idle": "5", "tcp_keepalives_interval": "2", "tcp_keepalives_count": "3",
+             "tcp_user_timeout": "10000"}
+
+
 async def connect(url: str, schema: str) -> asyncpg.Connection:
-    """A dedicated connection outside the pool (used for LISTEN and leader locks)."""
+    """A dedicated connection outside the pool (used for LISTEN and the relay's lease)."""
     base, query = _strip_query(url)
     query.pop("search_path", None)
     return await asyncpg.connect(
-        base, server_settings={"search_path": schema, "application_name": f"{schema}-relay", **query}, timeout=10
+        base, server_settings={"search_path": schema, "application_name": f"{schema}-worker", **KEEPALIVE, **query},
+        timeout=10, command_timeout=30,
     )

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from urllib.parse import unquote
 from typing import Any
+from urllib.parse import unquote
 
 import asyncpg
 import structlog
+from aiokafka.errors import KafkaError
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
 from faststream.kafka import KafkaBroker
@@ -16,7 +17,10 @@ from faststream.specification import AsyncAPI
 from faststream.specification.asyncapi.site import get_asyncapi_html
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from shared.faults import UNREACHABLE
+from shared.faults import classify
+from shared.health import Health
+
+log = structlog.get_logger(__name__)
 
 
 async def _check_db(pool: asyncpg.Pool) -> str | None:
@@ -35,7 +39,7 @@ async def _check_broker(broker: KafkaBroker) -> str | None:
         return type(exc).__name__
 
 
-def ops_router(service: str, pool: asyncpg.Pool, broker: KafkaBroker) -> APIRouter:
+def ops_router(service: str, pool: asyncpg.Pool, broker: KafkaBroker, health: Health) -> APIRouter:
     router = APIRouter(tags=["operations"])
     spec = AsyncAPI(broker, title=f"Digitales Amt - {service}", version="1.0.0")
 
@@ -43,11 +47,16 @@ def ops_router(service: str, pool: asyncpg.Pool, broker: KafkaBroker) -> APIRout
     async def healthz() -> dict[str, str]:
         return {"status": "ok", "service": service}
 
-    @router.get("/readyz", summary="broker and database reachable", responses={503: {"description": "not ready"}})
+    @router.get(
+        "/readyz",
+        summary="broker and database reachable, every consumer and background task working",
+        responses={503: {"description": "not ready; `down` names the consumers and tasks that cannot work"}},
+    )
     async def readyz() -> JSONResponse:
         db, kafka = await asyncio.gather(_check_db(pool), _check_broker(broker))
-        body: dict[str, Any] = {"database": db or "ok", "broker": kafka or "ok"}
-        ready = db is None and kafka is None
+        problems = health.problems()
+        body: dict[str, Any] = {"database": db or "ok", "broker": kafka or "ok", "down": problems}
+        ready = db is None and kafka is None and not problems
         body["status"] = "ready" if ready else "not_ready"
         return JSONResponse(body, status_code=200 if ready else 503)
 
@@ -85,10 +94,15 @@ def new_app(service: str, description: str) -> FastAPI:
         response.headers["X-Request-ID"] = request_id
         return response
 
-    async def unavailable(_: Request, exc: Exception) -> JSONResponse:
-        return JSONResponse({"detail": "service temporarily unavailable", "error": type(exc).__name__}, 503)
+    async def failed(_: Request, exc: Exception) -> JSONResponse:
+        """An outage answers 503 (try again later); a database error that is not one is a bug: traceback, 500."""
+        if classify(exc) in ("infrastructure", "race"):
+            log.warning("request_unavailable", error=repr(exc))
+            return JSONResponse({"detail": "service temporarily unavailable", "error": type(exc).__name__}, 503)
+        log.error("request_failed", exc_info=exc)
+        return JSONResponse({"detail": "internal error"}, 500)
 
-    for kind in UNREACHABLE:
-        app.add_exception_handler(kind, unavailable)
+    for kind in (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError, KafkaError):
+        app.add_exception_handler(kind, failed)
 
     return app

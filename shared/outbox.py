@@ -1,40 +1,90 @@
-"""Transactional outbox: events are written in the caller's transaction and published by one relay per schema."""
+"""Transactional outbox: events are written in the caller's transaction and published by one relay per schema.
+
+The outbox, not the broker, is the source of truth for what a service produced. The relay remembers where its own
+publishes ended on each partition (`relay_position`) and the broker's cluster id; when a log ends below that (a
+broker restarted empty, a topic deleted and recreated) or the cluster id changes, it publishes the retained rows
+of that topic again, in their original order. Consumers drop the re-publications by event id or by state.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import collections
-from collections.abc import Sequence
-from typing import Any
+import contextlib
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
 import asyncpg
 import structlog
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import Counter, Gauge
 
 from shared.events import Event
+from shared.faults import UNREACHABLE
 from shared.settings import Settings
-from shared.topics import topic_of
+from shared.topics import ensure_topics, topic_of
 
 log = structlog.get_logger(__name__)
 
 PUBLISHED = Counter("outbox_published_total", "events published from the outbox", ["topic"])
 PENDING = Gauge("outbox_pending", "events written but not yet published")
+REPUBLISHED = Counter("outbox_republished_total", "outbox rows queued again because the broker lost them", ["topic"])
+LOG_LOSSES = Counter("broker_log_losses_total", "times the relay found a topic's log shorter than it published", ["topic"])
 
 _INSERT = """
-INSERT INTO outbox (event_id, topic, key, event_type, correlation_id, payload)
-SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[])
+INSERT INTO outbox (event_id, topic, key, event_type, correlation_id, payload, headers)
+SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::bytea[], $7::jsonb[])
 ON CONFLICT (event_id) DO NOTHING
 """
 _NOTIFY = "SELECT pg_notify('outbox_' || current_schema(), '')"
 _FETCH = """
-SELECT id, event_id, topic, key, event_type, correlation_id, payload FROM outbox
+SELECT id, event_id, topic, key, event_type, correlation_id, payload, headers FROM outbox
 WHERE published_at IS NULL ORDER BY id LIMIT $1
 """
 _MARK = "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])"
 _PENDING = "SELECT count(*) FROM outbox WHERE published_at IS NULL"
-_LOCK = "SELECT pg_try_advisory_lock(hashtext('outbox_relay.' || current_schema()))"
+# Take or renew the lease: free, ours, run out, or held by a connection that no longer exists (a dead process).
+_LEASE = """
+INSERT INTO relay_lease AS l (name, holder, backend_pid, until)
+VALUES ('outbox', $1, pg_backend_pid(), now() + $2::interval)
+ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, backend_pid = excluded.backend_pid, until = excluded.until
+WHERE l.holder = excluded.holder OR l.until < now()
+   OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = l.backend_pid)
+RETURNING holder
+"""
+_RELEASE = "DELETE FROM relay_lease WHERE name = 'outbox' AND holder = $1"
 _CHANNEL = "SELECT 'outbox_' || current_schema()"
+_POSITIONS = "SELECT topic, partition, next_offset, round_start, cluster_id FROM relay_position"
+_SAVE_POSITIONS = """
+INSERT INTO relay_position AS r (topic, partition, next_offset, round_start, cluster_id)
+SELECT * FROM unnest($1::text[], $2::int[], $3::bigint[], $4::bigint[], $5::text[])
+ON CONFLICT (topic, partition) DO UPDATE
+SET next_offset = excluded.next_offset, round_start = excluded.round_start, cluster_id = excluded.cluster_id,
+    updated_at = now()
+"""
+# Re-queue rows in their original order (the relay publishes by id); rows pruned after RETENTION_DAYS are gone.
+_REQUEUE = """
+WITH requeued AS (
+    UPDATE outbox SET published_at = NULL
+    WHERE published_at IS NOT NULL AND topic = ANY($1::text[]) AND ($2::timestamptz IS NULL OR created_at >= $2)
+    RETURNING topic
+)
+SELECT topic, count(*) AS n FROM requeued GROUP BY topic
+"""
+_FORGET_POSITIONS = "DELETE FROM relay_position WHERE topic = ANY($1::text[])"
+_TOPICS = "SELECT DISTINCT topic FROM outbox"
+
+Connect = Callable[[], Awaitable[asyncpg.Connection]]
+Beat = Callable[[], None]
+PartitionKey = tuple[str, int]  # (logical topic, partition)
+
+_DEAD_LETTER_NS = uuid.uuid5(uuid.NAMESPACE_URL, "https://digitales-amt.example/dead-letter")
 
 
 async def enqueue(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
@@ -49,60 +99,195 @@ async def enqueue(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
         [e.event_type for e in events],
         [e.correlation_id for e in events],
         [e.to_json() for e in events],
+        [None] * len(events),
     )
     await conn.execute(_NOTIFY)
+
+
+def dead_letter_id(consumer: str, topic: str, partition: int, offset: int, value: bytes) -> uuid.UUID:
+    """The same record dead-lettered twice (a redelivery after a crash) is one outbox row."""
+    digest = hashlib.sha256(value).hexdigest()
+    return uuid.uuid5(_DEAD_LETTER_NS, f"{consumer}:{topic}:{partition}:{offset}:{digest}")
+
+
+async def enqueue_raw(
+    conn: asyncpg.Connection, *, event_id: uuid.UUID, topic: str, key: str | None, value: bytes,
+    headers: Mapping[str, str], event_type: str, correlation_id: str = "",
+) -> None:
+    """A message that is not one of our events (a dead letter), published with its headers."""
+    await conn.execute(
+        _INSERT, [event_id], [topic], [key], [event_type], [correlation_id], [value], [json.dumps(dict(headers))]
+    )
+    await conn.execute(_NOTIFY)
+
+
+async def requeue(conn: asyncpg.Connection, topics: Collection[str], since: datetime | None = None) -> dict[str, int]:
+    """Mark rows published to `topics` (written at or after `since`) unpublished again; returns rows per topic."""
+    async with conn.transaction():
+        rows = await conn.fetch(_REQUEUE, list(topics), since)
+        await conn.execute(_FORGET_POSITIONS, list(topics))
+        await conn.execute(_NOTIFY)
+    return {r["topic"]: r["n"] for r in rows}
+
+
+async def outbox_topics(conn: asyncpg.Connection | asyncpg.Pool) -> list[str]:
+    return [r["topic"] for r in await conn.fetch(_TOPICS)]
+
+
+class Position(NamedTuple):
+    """Of one partition: one past the last offset the relay published, and the first offset of its latest round."""
+
+    next_offset: int
+    round_start: int
+
+
+class _LogWatch:
+    """What the broker holds of the relay's topics: cluster id, partitions, end offsets."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_list, request_timeout_ms=10_000)
+        self.offsets = AIOKafkaConsumer(
+            bootstrap_servers=settings.bootstrap_list, enable_auto_commit=False, request_timeout_ms=10_000
+        )
+
+    async def start(self) -> None:
+        await self.admin.start()
+        await self.offsets.start()
+
+    async def stop(self) -> None:
+        await self.offsets.stop()
+        await self.admin.close()
+
+    async def cluster_id(self) -> str | None:
+        return (await self.admin.describe_cluster()).get("cluster_id")
+
+    async def lost(self, positions: Mapping[PartitionKey, Position], cluster: str | None, known: str | None) -> set[str]:
+        """Logical topics whose log ends below what the relay published, that are gone, or that live in another
+        cluster. Only topics that exist are described (a metadata request for a missing topic creates it)."""
+        if not positions:
+            return set()
+        topics = {t for t, _ in positions}
+        if known is not None and cluster is not None and cluster != known:
+            return topics
+        existing = set(await self.admin.list_topics())
+        physical = {t: self.settings.topic(t) for t in topics}
+        lost = {t for t in topics if physical[t] not in existing}
+        described = await self.admin.describe_topics([physical[t] for t in topics - lost])
+        partitions = {d["topic"]: {p["partition"] for p in d["partitions"]} for d in described}
+        wanted: dict[TopicPartition, PartitionKey] = {}
+        for (t, p) in positions:
+            if t in lost:
+                continue
+            if p not in partitions.get(physical[t], set()):
+                lost.add(t)
+            else:
+                wanted[TopicPartition(physical[t], p)] = (t, p)
+        if wanted:
+            ends = await self.offsets.end_offsets(list(wanted))
+            lost |= {wanted[tp][0] for tp, end in ends.items() if end < positions[wanted[tp]].round_start + 1}
+        return lost
+
+
+class LeaseLost(Exception):
+    """Another instance holds the relay's lease now (this one froze or lost its network for longer than the lease)."""
 
 
 class OutboxRelay:
     """Publishes unpublished outbox rows in id order with acks=all, then marks them published.
 
-    One relay per schema holds an advisory lock, so a second instance of a service waits instead of reordering.
-    A crash between publish and mark re-publishes those rows on restart (at least once), never loses them.
+    One relay per schema leads, by a lease in the database, so a second instance of a service stands by instead of
+    reordering. A crash between publish and mark re-publishes those rows on restart (at least once), never loses
+    them; a leader that froze or lost its network is replaced after `RELAY_LEASE_S`, one that died at once.
     """
 
     def __init__(self, settings: Settings, *, batch_size: int = 1_000, poll_s: float = 1.0) -> None:
         self.settings = settings
         self.batch_size = batch_size
         self.poll_s = poll_s
+        self.check_every_s = settings.relay_check_s
+        self.lease = timedelta(seconds=settings.relay_lease_s)
+        self.holder = uuid.uuid4()
         self.wake = asyncio.Event()
+        self.positions: dict[PartitionKey, Position] = {}
+        self.cluster: str | None = None
+        self.leading = False
 
-    async def run(self, connect: Any) -> None:
-        """Loop forever; `connect` opens a dedicated connection (it holds the leader lock and the LISTEN)."""
-        backoff = 0.5
-        while True:
-            conn: asyncpg.Connection | None = None
-            producer: AIOKafkaProducer | None = None
-            try:
-                conn = await connect()
-                if not await conn.fetchval(_LOCK):
-                    await conn.close()
-                    await asyncio.sleep(self.poll_s * 5)
-                    continue
-                channel = await conn.fetchval(_CHANNEL)
-                await conn.add_listener(channel, lambda *_: self.wake.set())
-                producer = new_producer(self.settings)
-                await producer.start()
-                log.info("outbox_relay_leading")
-                backoff = 0.5
-                while True:
-                    sent = await self.drain_once(conn, producer)
-                    if sent < self.batch_size:
-                        self.wake.clear()
-                        try:
-                            await asyncio.wait_for(self.wake.wait(), timeout=self.poll_s)
-                        except TimeoutError:
-                            pass
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - the relay must outlive broker and database outages
-                log.warning("outbox_relay_error", error=repr(exc), retry_in_s=backoff)
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 10.0)
-            finally:
-                if producer is not None:
-                    await producer.stop()
-                if conn is not None and not conn.is_closed():
-                    conn.terminate()
+    async def run(self, connect: Connect, beat: Beat = lambda: None) -> None:
+        """Stand by, lead and publish until cancelled; raises on an outage, for the supervisor to restart it.
+
+        `connect` opens a dedicated connection: it holds the lease and the LISTEN.
+        """
+        conn = await connect()
+        try:
+            await conn.add_listener(await conn.fetchval(_CHANNEL), lambda *_: self.wake.set())
+            while True:
+                while not await self._hold_lease(conn):
+                    beat()  # standing by is healthy
+                    await asyncio.sleep(self.poll_s)
+                try:
+                    await self._lead(conn, beat)
+                except LeaseLost:
+                    log.warning("outbox_relay_lease_lost", holder=str(self.holder))
+        finally:
+            if not conn.is_closed():
+                with contextlib.suppress(*UNREACHABLE, asyncpg.PostgresError):
+                    await asyncio.wait_for(conn.execute(_RELEASE, self.holder), 2)
+                conn.terminate()
+
+    async def _hold_lease(self, conn: asyncpg.Connection) -> bool:
+        return await conn.fetchval(_LEASE, self.holder, self.lease) is not None
+
+    async def _lead(self, conn: asyncpg.Connection, beat: Beat) -> None:
+        producer = new_producer(self.settings)
+        watch = _LogWatch(self.settings)
+        try:
+            await producer.start()
+            await watch.start()
+            await self._load_positions(conn)
+            self.leading = True
+            log.info("outbox_relay_leading", holder=str(self.holder))
+            checked = float("-inf")
+            while True:
+                if not await self._hold_lease(conn):
+                    raise LeaseLost
+                if time.monotonic() - checked >= self.check_every_s:
+                    await self.check_log(conn, watch)
+                    checked = time.monotonic()
+                sent = await self.drain_once(conn, producer)
+                beat()
+                if sent < self.batch_size:
+                    self.wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.wake.wait(), timeout=min(self.poll_s, self.check_every_s))
+        finally:
+            self.leading = False
+            await producer.stop()
+            await watch.stop()
+
+    async def _load_positions(self, conn: asyncpg.Connection) -> None:
+        rows = await conn.fetch(_POSITIONS)
+        self.positions = {(r["topic"], r["partition"]): Position(r["next_offset"], r["round_start"]) for r in rows}
+        self.cluster = next((r["cluster_id"] for r in rows if r["cluster_id"]), None)
+
+    async def check_log(self, conn: asyncpg.Connection, watch: _LogWatch) -> set[str]:
+        """Compare what the broker holds with what this relay published; publish again whatever it lost."""
+        cluster = await watch.cluster_id()
+        lost = await watch.lost(self.positions, cluster, self.cluster)
+        self.cluster = cluster or self.cluster
+        if lost:
+            await self.republish_lost(conn, lost, "the broker's log ends below what this relay published")
+        return lost
+
+    async def republish_lost(self, conn: asyncpg.Connection, topics: set[str], why: str) -> None:
+        for topic in sorted(topics):
+            LOG_LOSSES.labels(topic).inc()
+        await ensure_topics(self.settings)  # a topic that is gone comes back with the configured partitions
+        counts = await requeue(conn, topics)
+        for topic, n in counts.items():
+            REPUBLISHED.labels(topic).inc(n)
+        self.positions = {k: v for k, v in self.positions.items() if k[0] not in topics}
+        log.error("broker_log_lost", topics=sorted(topics), reason=why, republishing=counts)
 
     async def drained(self, pool: asyncpg.Pool, *, timeout: float) -> None:
         """Wait until every outbox row is published (for one-shot commands), at most `timeout` seconds."""
@@ -116,26 +301,42 @@ class OutboxRelay:
         if not rows:
             PENDING.set(0)
             return 0
-        futures = [
-            await producer.send(
-                self.settings.topic(r["topic"]),
-                value=r["payload"],
-                key=r["key"].encode(),
-                headers=[
-                    ("content-type", b"application/json"),
-                    ("event_type", r["event_type"].encode()),
-                    ("event_id", str(r["event_id"]).encode()),
-                    ("correlation_id", r["correlation_id"].encode()),
-                ],
+        futures = [await producer.send(self.settings.topic(r["topic"]), **_message(r)) for r in rows]
+        sent = await asyncio.gather(*futures)
+        offsets: dict[PartitionKey, list[int]] = collections.defaultdict(list)
+        for row, meta in zip(rows, sent, strict=True):
+            offsets[(row["topic"], meta.partition)].append(meta.offset)
+        went_back = {k[0] for k, got in offsets.items() if k in self.positions and min(got) < self.positions[k].next_offset}
+        if went_back:  # offsets only grow on a log; smaller ones mean a new, shorter log
+            await self.republish_lost(conn, went_back, "the broker gave offsets below what this relay published")
+            return len(rows)
+        now = {k: Position(max(got) + 1, min(got)) for k, got in offsets.items()}
+        keys = sorted(now)
+        async with conn.transaction():
+            if not await self._hold_lease(conn):  # the renewal locks the lease row until commit: a fence
+                raise LeaseLost
+            await conn.execute(_MARK, [r["id"] for r in rows])
+            await conn.execute(
+                _SAVE_POSITIONS, [k[0] for k in keys], [k[1] for k in keys], [now[k].next_offset for k in keys],
+                [now[k].round_start for k in keys], [self.cluster] * len(keys),
             )
-            for r in rows
-        ]
-        await asyncio.gather(*futures)
-        await conn.execute(_MARK, [r["id"] for r in rows])
+        self.positions.update(now)
         for topic, n in collections.Counter(r["topic"] for r in rows).items():
             PUBLISHED.labels(topic).inc(n)
         PENDING.set(await conn.fetchval(_PENDING))
         return len(rows)
+
+
+def _message(row: asyncpg.Record) -> dict[str, Any]:
+    headers = [
+        ("content-type", b"application/json"),
+        ("event_type", row["event_type"].encode()),
+        ("event_id", str(row["event_id"]).encode()),
+        ("correlation_id", row["correlation_id"].encode()),
+    ]
+    if row["headers"]:
+        headers = [(k, str(v).encode()) for k, v in json.loads(row["headers"]).items()]
+    return {"value": row["payload"], "key": row["key"].encode() if row["key"] is not None else None, "headers": headers}
 
 
 def new_producer(settings: Settings) -> AIOKafkaProducer:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import timedelta
 
 import asyncpg
@@ -12,7 +13,7 @@ log = structlog.get_logger(__name__)
 
 _PRUNE_OUTBOX = """
 DELETE FROM outbox WHERE id IN (
-    SELECT id FROM outbox WHERE published_at < now() - $1::interval ORDER BY id LIMIT $2)
+    SELECT id FROM outbox WHERE created_at < now() - $1::interval AND published_at IS NOT NULL ORDER BY id LIMIT $2)
 """
 _PRUNE_PROCESSED = """
 DELETE FROM processed_event WHERE ctid IN (
@@ -32,13 +33,16 @@ async def prune_once(pool: asyncpg.Pool, keep: timedelta, *, chunk: int = 10_000
     return totals[0], totals[1]
 
 
-async def prune_forever(pool: asyncpg.Pool, keep: timedelta, every_s: float = 3_600) -> None:
-    """Event ids are kept far longer than Kafka keeps messages, so a redelivery is still recognised."""
+async def prune_forever(pool: asyncpg.Pool, keep: timedelta, beat: Callable[[], None], every_s: float = 3_600) -> None:
+    """Event ids are kept far longer than Kafka keeps messages, so a redelivery is still recognised.
+
+    Outbox rows go by their creation time: an event is consumed after it was written, so its consumed id outlives
+    its outbox row, and a row published again after a broker lost its log is still recognised by its consumers.
+    Runs under the supervisor: a failed round is reported and retried.
+    """
     while True:
-        try:
-            outbox, processed = await prune_once(pool, keep)
-            if outbox or processed:
-                log.info("plumbing_pruned", outbox=outbox, processed_event=processed)
-        except (OSError, asyncpg.PostgresError) as exc:
-            log.warning("prune_failed", error=repr(exc))
+        outbox, processed = await prune_once(pool, keep)
+        if outbox or processed:
+            log.info("plumbing_pruned", outbox=outbox, processed_event=processed)
+        beat()
         await asyncio.sleep(every_s)

@@ -24,10 +24,12 @@ from faststream.kafka import KafkaBroker
 
 from shared import db
 from shared.faults import UNREACHABLE
+from shared.health import Health
 from shared.logging import configure_logging
 from shared.outbox import OutboxRelay
 from shared.retention import prune_forever
 from shared.settings import Settings, unsafe
+from shared.supervisor import Job, supervise
 from shared.topics import ensure_topics
 
 log = structlog.get_logger(__name__)
@@ -45,7 +47,12 @@ class Runtime:
     settings: Settings
     pool: asyncpg.Pool
     broker: KafkaBroker
-    background: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)
+    health: Health = field(default_factory=Health)
+    background: dict[str, Job] = field(default_factory=dict)  # supervised tasks besides the relay and housekeeping
+
+    def connect(self) -> Awaitable[asyncpg.Connection]:
+        """A dedicated connection outside the pool, for LISTEN and leader locks."""
+        return db.connect(self.settings.database_url, self.service)
 
 
 Build = Callable[[Runtime], FastAPI]
@@ -144,11 +151,18 @@ async def service_runtime(
         app = build(rt)
         await _retry(f"broker at {settings.kafka_bootstrap_servers}", settings, broker.start)
         relay = OutboxRelay(settings)
-        tasks = [asyncio.create_task(relay.run(lambda: db.connect(url, service)), name=f"{service}-relay")]
         keep = timedelta(days=settings.retention_days)
-        tasks.append(asyncio.create_task(prune_forever(pool, keep), name=f"{service}-prune"))
-        tasks += [asyncio.create_task(job(), name=f"{service}-job") for job in rt.background]
+        jobs: dict[str, Job] = {
+            "outbox-relay": lambda beat: relay.run(rt.connect, beat),
+            "housekeeping": lambda beat: prune_forever(pool, keep, beat),
+            **rt.background,
+        }
+        tasks = [
+            asyncio.create_task(supervise(name, job, rt.health, cap_s=settings.retry_max_backoff_s), name=f"{service}-{name}")
+            for name, job in jobs.items()
+        ]
         app.state.relay = relay
+        app.state.health = rt.health
         try:
             _settle_gc()
             log.info("service_started", service=service)

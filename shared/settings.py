@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # Additions (optional, not in CONTRACT.md's table): tuning and test isolation.
     kafka_topic_prefix: str = Field("", description="prefix for every topic name (test isolation)")
     kafka_partitions: int = Field(6, ge=1, description="partitions of the topics created at start-up")
+    kafka_replication_factor: int = Field(
+        1, ge=1, description="replication factor of the topics the services create (3 on a production cluster)"
+    )
     kafka_group_prefix: str = Field("", description="prefix for consumer group ids (test isolation)")
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 3_000
@@ -57,6 +60,15 @@ class Settings(BaseSettings):
     )
     consumer_retries: int = Field(3, ge=0, description="attempts after the first before a message goes to the DLQ")
     consumer_retry_backoff_s: float = 0.2
+    retry_max_backoff_s: float = Field(
+        30.0, gt=0, description="longest pause between retries while the database or broker is away"
+    )
+    relay_lease_s: float = Field(
+        10.0, gt=0, description="an outbox relay leader that froze or lost its network is replaced after this long"
+    )
+    relay_check_s: float = Field(
+        5.0, gt=0, description="how often each outbox relay checks that the broker still holds what it published"
+    )
     startup_retries: int = Field(10, ge=0)
     startup_retry_delay_s: float = 1.0
     retention_days: int = Field(30, ge=1, description="published outbox rows and consumed event ids are kept this long")

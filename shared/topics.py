@@ -70,8 +70,16 @@ def physical_names(settings: Settings) -> list[str]:
     return names + [dlq(n) for n in names]
 
 
-async def ensure_topics(settings: Settings) -> None:
-    """Create our topics with the configured partitions; existing topics are left as they are."""
+def new_topic(name: str, settings: Settings) -> NewTopic:
+    """A topic as the services create it: the configured partitions and replication factor and, with more than one
+    replica, `min.insync.replicas` one below it, so that an `acks=all` write survives the loss of one broker."""
+    rf = settings.kafka_replication_factor
+    configs = {"min.insync.replicas": str(rf - 1)} if rf > 2 else {}
+    return NewTopic(name, num_partitions=settings.kafka_partitions, replication_factor=rf, topic_configs=configs)
+
+
+async def ensure_topics(settings: Settings) -> list[str]:
+    """Create whichever of our topics are missing; existing topics are left as they are. Returns those created."""
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_list, request_timeout_ms=10_000)
     await admin.start()
     try:
@@ -79,8 +87,7 @@ async def ensure_topics(settings: Settings) -> None:
         missing = [n for n in physical_names(settings) if n not in existing]
         if missing:
             with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics(
-                    [NewTopic(n, num_partitions=settings.kafka_partitions, replication_factor=1) for n in missing]
-                )
+                await admin.create_topics([new_topic(n, settings) for n in missing])
+        return missing
     finally:
         await admin.close()

@@ -21,12 +21,12 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def build(rt: Runtime) -> FastAPI:
     CASES.declare_publisher(rt.broker, rt.settings)
-    BatchConsumer(SERVICE, THRESHOLDS, on_thresholds, pool=rt.pool, broker=rt.broker, settings=rt.settings).subscribe(
+    BatchConsumer(SERVICE, THRESHOLDS, on_thresholds, pool=rt.pool, broker=rt.broker, settings=rt.settings, health=rt.health).subscribe(
         "opens award and revocation cases on threshold crossings"
     )
     app = new_app(SERVICE, "Review cases and reviewers' decisions. Every endpoint but health needs a reviewer token.")
     app.include_router(cases_router(rt.pool, registry()))
     app.include_router(me_router(rt.pool))
     app.include_router(console_router())
-    app.include_router(ops_router(SERVICE, rt.pool, rt.broker))
+    app.include_router(ops_router(SERVICE, rt.pool, rt.broker, rt.health))
     return app

@@ -49,7 +49,9 @@ async def on_thresholds(conn: asyncpg.Connection, events: Sequence[ThresholdCros
 async def _on_threshold(conn: asyncpg.Connection, e: ThresholdCrossed | ThresholdLost) -> None:
     crossed = isinstance(e, ThresholdCrossed)
     await repository.lock_authority(conn, e.authority_id)
-    await repository.save_standing(conn, e.authority_id, e.count, e.threshold, crossed)
+    if not await repository.save_standing(conn, e.authority_id, e.count, e.threshold, crossed, e.sequence, e.occurred_at):
+        log.info("threshold_event_stale", sequence=e.sequence, count=e.count)
+        return
     award_number = await repository.current_award(conn, e.authority_id)
     undecided = await repository.undecided_case(conn, e.authority_id)
     situation = Situation(award_number is not None, undecided["kind"] if undecided else None)

@@ -12,10 +12,16 @@ Conn = asyncpg.Connection | asyncpg.Pool
 
 _LOCK_AUTHORITY = "SELECT pg_advisory_xact_lock(hashtext('awards.authority:' || $1))"
 
+# Only a newer threshold event moves the standing: by its sequence number where both carry one, else by time.
 _SAVE_STANDING = """
-INSERT INTO authority_standing (authority_id, count, threshold, eligible) VALUES ($1, $2, $3, $4)
+INSERT INTO authority_standing AS s (authority_id, count, threshold, eligible, sequence, as_of)
+VALUES ($1, $2, $3, $4, $5, $6)
 ON CONFLICT (authority_id) DO UPDATE
-SET count = excluded.count, threshold = excluded.threshold, eligible = excluded.eligible, updated_at = now()
+SET count = excluded.count, threshold = excluded.threshold, eligible = excluded.eligible,
+    sequence = coalesce(excluded.sequence, s.sequence), as_of = excluded.as_of, updated_at = now()
+WHERE CASE WHEN excluded.sequence IS NOT NULL AND s.sequence IS NOT NULL THEN excluded.sequence > s.sequence
+           ELSE excluded.as_of >= s.as_of END
+RETURNING authority_id
 """
 _STANDING = "SELECT count, threshold, eligible FROM authority_standing WHERE authority_id = $1"
 _STANDINGS = "SELECT authority_id, count, threshold, eligible FROM authority_standing WHERE authority_id = ANY($1)"
@@ -44,8 +50,9 @@ _FILTER = """
 WHERE ($1::text IS NULL OR c.status = $1) AND ($2::text IS NULL OR c.kind = $2)
   AND ($3::text IS NULL OR c.authority_id = $3)
 """
+# The page and the total in one statement, so that they describe the same moment.
 _LIST = f"""
-SELECT {_CASE_COLUMNS} FROM review_case c LEFT JOIN authority_standing s USING (authority_id)
+SELECT {_CASE_COLUMNS}, count(*) OVER () AS total FROM review_case c LEFT JOIN authority_standing s USING (authority_id)
 {_FILTER} ORDER BY c.opened_at DESC, c.case_id LIMIT $4 OFFSET $5
 """
 _COUNT = f"SELECT count(*) FROM review_case c {_FILTER}"
@@ -85,8 +92,12 @@ async def lock_authority(conn: asyncpg.Connection, authority_id: str) -> None:
     await conn.execute(_LOCK_AUTHORITY, authority_id)
 
 
-async def save_standing(conn: asyncpg.Connection, authority_id: str, count: int, threshold: int, eligible: bool) -> None:
-    await conn.execute(_SAVE_STANDING, authority_id, count, threshold, eligible)
+async def save_standing(
+    conn: asyncpg.Connection, authority_id: str, count: int, threshold: int, eligible: bool, sequence: int | None,
+    as_of: datetime,
+) -> bool:
+    """Store the standing a threshold event announces; False (nothing stored) if a newer one is already there."""
+    return await conn.fetchval(_SAVE_STANDING, authority_id, count, threshold, eligible, sequence, as_of) is not None
 
 
 async def standing(conn: Conn, authority_id: str) -> asyncpg.Record | None:
@@ -131,7 +142,8 @@ async def list_cases(
     conn: Conn, *, status: str | None, kind: str | None, authority_id: str | None, limit: int, offset: int
 ) -> tuple[list[asyncpg.Record], int]:
     rows = await conn.fetch(_LIST, status, kind, authority_id, limit, offset)
-    return rows, await conn.fetchval(_COUNT, status, kind, authority_id)
+    total = rows[0]["total"] if rows else await conn.fetchval(_COUNT, status, kind, authority_id)
+    return rows, total
 
 
 async def claim(conn: asyncpg.Connection, case_id: UUID, reviewer: str, at: datetime) -> bool:

@@ -27,11 +27,12 @@ def build(rt: Runtime) -> FastAPI:
         pool=rt.pool,
         broker=rt.broker,
         settings=rt.settings,
+        health=rt.health,
         dedupe_event_ids=False,  # idempotent by state: a link row keeps the latest change it applied
         members=rt.settings.eligibility_consumers,
     )
     consumer.subscribe("counts distinct counted procedures per authority; announces threshold crossings")
     app = new_app(SERVICE, "Running count of online procedures per authority; threshold crossings.")
     app.include_router(authorities_router(rt.pool, registry(), threshold_of(rt.settings)))
-    app.include_router(ops_router(SERVICE, rt.pool, rt.broker))
+    app.include_router(ops_router(SERVICE, rt.pool, rt.broker, rt.health))
     return app

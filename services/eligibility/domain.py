@@ -62,11 +62,13 @@ class LinkChange:
 
 @dataclass(slots=True)
 class Standing:
-    """An authority's count, its threshold, and the eligibility last announced in an event."""
+    """An authority's count, its threshold, the eligibility last announced in an event, and how many threshold
+    events were announced for it (each event carries its number, so a consumer can tell a stale one)."""
 
     count: int
     threshold: int
     eligible: bool
+    announced: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,7 @@ class Crossing:
     direction: Literal["crossed", "lost"]
     count: int
     threshold: int
+    sequence: int
 
 
 @dataclass
@@ -92,10 +95,12 @@ def announce(authority_id: str, s: Standing, cause: object, correlation_id: str)
     if now_eligible == s.eligible:
         return s, None
     direction: Literal["crossed", "lost"] = "crossed" if now_eligible else "lost"
+    sequence = s.announced + 1
     crossing = Crossing(
-        uuid5(_EVENT_NS, f"{cause}:{direction}"), correlation_id, authority_id, direction, s.count, s.threshold
+        uuid5(_EVENT_NS, f"{cause}:{direction}"), correlation_id, authority_id, direction, s.count, s.threshold,
+        sequence,
     )
-    return Standing(s.count, s.threshold, now_eligible), crossing
+    return Standing(s.count, s.threshold, now_eligible, sequence), crossing
 
 
 def apply_changes(
@@ -134,7 +139,7 @@ def apply_changes(
         if standing is None:
             standing = Standing(delta, threshold, False)
         elif delta or standing.threshold != threshold:
-            standing = Standing(standing.count + delta, threshold, standing.eligible)
+            standing = Standing(standing.count + delta, threshold, standing.eligible, standing.announced)
         standing, crossing = announce(c.authority_id, standing, c.event_id, c.correlation_id)
         out.standings[c.authority_id] = standing
         if crossing:

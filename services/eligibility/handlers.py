@@ -50,6 +50,7 @@ def crossing_event(c: Crossing) -> ThresholdCrossed | ThresholdLost:
         correlation_id=c.correlation_id,
         count=c.count,
         threshold=c.threshold,
+        sequence=c.sequence,
     )
 
 
@@ -82,8 +83,8 @@ async def rebuild(pool: asyncpg.Pool, settings: Settings) -> list[Crossing]:
         recounted = await repository.recount_all(conn)
         standings: dict[str, domain.Standing] = {}
         crossings: list[Crossing] = []
-        for authority_id, (count, _, eligible) in sorted(recounted.items()):
-            s = domain.Standing(count, threshold(authority_id), eligible)
+        for authority_id, (count, _, eligible, announced) in sorted(recounted.items()):
+            s = domain.Standing(count, threshold(authority_id), eligible, announced)
             cause = f"rebuild:{run}:{authority_id}"
             s, crossing = domain.announce(authority_id, s, cause, "rebuild")
             standings[authority_id] = s

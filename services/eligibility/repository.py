@@ -27,7 +27,9 @@ SELECT pg_advisory_xact_lock_shared(hashtext('eligibility.rebuild')),
         FROM (SELECT DISTINCT hashtext('eligibility.authority:' || a) AS h FROM unnest($1::text[]) a ORDER BY 1) s)
 """
 _LOCK_REBUILD = "SELECT pg_advisory_xact_lock(hashtext('eligibility.rebuild'))"
-_STANDINGS_OF = "SELECT authority_id, count, threshold, eligible FROM authority_count WHERE authority_id = ANY($1::text[])"
+_STANDINGS_OF = """
+SELECT authority_id, count, threshold, eligible, announced FROM authority_count WHERE authority_id = ANY($1::text[])
+"""
 
 # Rows are sent as one JSON document: building it costs Python a third of what ten binary arrays of thousands of
 # elements do (asyncpg inspects every element), and the Python process, not PostgreSQL, bounds a batch.
@@ -43,26 +45,27 @@ SET linked = excluded.linked, counted = excluded.counted, occurred_at = excluded
 """
 
 _SAVE_STANDINGS = """
-INSERT INTO authority_count AS c (authority_id, count, threshold, eligible)
-SELECT * FROM json_to_recordset($1::json) AS r(a text, n int, t int, e boolean)
+INSERT INTO authority_count AS c (authority_id, count, threshold, eligible, announced)
+SELECT * FROM json_to_recordset($1::json) AS r(a text, n int, t int, e boolean, s int)
 ON CONFLICT (authority_id) DO UPDATE
-SET count = excluded.count, threshold = excluded.threshold, eligible = excluded.eligible, updated_at = now()
+SET count = excluded.count, threshold = excluded.threshold, eligible = excluded.eligible,
+    announced = excluded.announced, updated_at = now()
 """
 
 _RECOUNT_ALL = """
-SELECT a.authority_id, coalesce(n.count, 0) AS count, a.threshold, a.eligible
+SELECT a.authority_id, coalesce(n.count, 0) AS count, a.threshold, a.eligible, a.announced
 FROM authority_count a
 LEFT JOIN (SELECT authority_id, count(*)::int AS count FROM procedure_link WHERE linked AND counted
            GROUP BY authority_id) n USING (authority_id)
 UNION ALL
-SELECT n.authority_id, n.count, NULL, false
+SELECT n.authority_id, n.count, NULL, false, 0
 FROM (SELECT authority_id, count(*)::int AS count FROM procedure_link WHERE linked AND counted
       GROUP BY authority_id) n
 WHERE NOT EXISTS (SELECT 1 FROM authority_count a WHERE a.authority_id = n.authority_id)
 """
 
-_STANDING = "SELECT count, threshold, eligible FROM authority_count WHERE authority_id = $1"
-_ALL_STANDINGS = "SELECT authority_id, count, threshold, eligible FROM authority_count"
+_STANDING = "SELECT count, threshold, eligible, announced FROM authority_count WHERE authority_id = $1"
+_ALL_STANDINGS = "SELECT authority_id, count, threshold, eligible, announced FROM authority_count"
 _LINKED = """
 SELECT procedure_id, name, scope, kind, counted, linked_at FROM procedure_link
 WHERE authority_id = $1 AND linked ORDER BY linked_at, procedure_id
@@ -85,7 +88,7 @@ async def lock_standings(conn: asyncpg.Connection, authority_ids: Collection[str
     ids = list(authority_ids)
     await conn.execute(_LOCK_AUTHORITIES, ids)
     rows = await conn.fetch(_STANDINGS_OF, ids)
-    return {r["authority_id"]: Standing(r["count"], r["threshold"], r["eligible"]) for r in rows}
+    return {r["authority_id"]: _standing(r) for r in rows}
 
 
 async def save_links(conn: asyncpg.Connection, links: Mapping[LinkKey, Link]) -> None:
@@ -102,7 +105,9 @@ async def save_links(conn: asyncpg.Connection, links: Mapping[LinkKey, Link]) ->
 async def save_standings(conn: asyncpg.Connection, standings: Mapping[str, Standing]) -> None:
     if not standings:
         return
-    rows = [{"a": a, "n": s.count, "t": s.threshold, "e": s.eligible} for a, s in sorted(standings.items())]
+    rows = [
+        {"a": a, "n": s.count, "t": s.threshold, "e": s.eligible, "s": s.announced} for a, s in sorted(standings.items())
+    ]
     await conn.execute(_SAVE_STANDINGS, _json(rows))
 
 
@@ -110,20 +115,25 @@ def _json(rows: list[dict[str, Any]]) -> str:
     return pydantic_core.to_json(rows).decode()
 
 
-async def recount_all(conn: asyncpg.Connection) -> dict[str, tuple[int, int | None, bool]]:
-    """Every authority's count recomputed from its links, with its stored threshold and announced eligibility."""
+async def recount_all(conn: asyncpg.Connection) -> dict[str, tuple[int, int | None, bool, int]]:
+    """Every authority's count recomputed from its links, with its stored threshold, announced eligibility and
+    the number of threshold events announced so far."""
     await conn.execute(_LOCK_REBUILD)
     rows = await conn.fetch(_RECOUNT_ALL)
-    return {r["authority_id"]: (r["count"], r["threshold"], r["eligible"]) for r in rows}
+    return {r["authority_id"]: (r["count"], r["threshold"], r["eligible"], r["announced"]) for r in rows}
 
 
 async def standing(conn: asyncpg.Connection | asyncpg.Pool, authority_id: str) -> Standing | None:
     r = await conn.fetchrow(_STANDING, authority_id)
-    return Standing(r["count"], r["threshold"], r["eligible"]) if r else None
+    return _standing(r) if r else None
 
 
 async def all_standings(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, Standing]:
-    return {r["authority_id"]: Standing(r["count"], r["threshold"], r["eligible"]) for r in await conn.fetch(_ALL_STANDINGS)}
+    return {r["authority_id"]: _standing(r) for r in await conn.fetch(_ALL_STANDINGS)}
+
+
+def _standing(r: asyncpg.Record) -> Standing:
+    return Standing(r["count"], r["threshold"], r["eligible"], r["announced"])
 
 
 async def linked_procedures(conn: asyncpg.Connection | asyncpg.Pool, authority_id: str) -> Sequence[asyncpg.Record]:

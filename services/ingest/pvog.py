@@ -6,16 +6,22 @@ import asyncio
 import hashlib
 import json
 import time
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
-from urllib.parse import urljoin
+from typing import Any, TypeVar
+from urllib.parse import urljoin, urlsplit
 
 import asyncpg
 import httpx
 import structlog
 from prometheus_client import Counter
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
+from tenacity import (
+    AsyncRetrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential_jitter,
+)
 
 from services.ingest import domain, repository, xzufi
 from services.ingest.domain import Change
@@ -23,20 +29,48 @@ from services.ingest.feeds import apply_in_tx
 from shared.authorities import registry
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 PAGES = Counter("pvog_pages_total", "PVOG pages applied")
 TIES_SKIPPED = Counter("pvog_ties_skipped_total", "Zustaendigkeiten that are no link", ["reason"])
+ERRORS = Counter("pvog_errors_total", "PVOG syncs that stopped on an error, by reason", ["reason"])
 
 
 class PvogError(Exception):
-    """The feed cannot be read; the message is the one-line reason."""
+    """The feed cannot be read; the message is the one-line reason, `reason` a short label for the metric."""
+
+    def __init__(self, message: str, reason: str = "feed") -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def origin(url: str) -> tuple[str, str, int | None]:
+    """Scheme, host and port: the feed is followed, and its token sent, only where the configured feed lives."""
+    parts = urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port or default
+
+
+def next_page_url(current: str, feed_url: str, given: Any) -> str:
+    """The page after `current`: `naechsteAnfrageUrl` resolved against it, refused unless on the feed's origin."""
+    if given is None or given == "":
+        return current
+    if not isinstance(given, str):
+        raise PvogError(f"naechsteAnfrageUrl is not a string but {type(given).__name__}", "next_url")
+    resolved = urljoin(current, given)
+    if origin(resolved) != origin(feed_url):
+        raise PvogError(
+            f"naechsteAnfrageUrl points to {origin(resolved)[1] or resolved!r}, not to the feed's origin; not followed",
+            "next_url",
+        )
+    return resolved
 
 
 @dataclass(frozen=True)
 class Page:
     xml: bytes
     complete: bool
-    next_url: str | None
+    next_url: Any  # as sent; checked by `next_page_url`
 
 
 @dataclass
@@ -71,10 +105,17 @@ class ClientCredentials(httpx.Auth):
 
     def _take(self, response: httpx.Response) -> None:
         if response.status_code != 200:
-            raise PvogError(f"token endpoint answered HTTP {response.status_code}")
-        body = response.json()
-        self.token = body["access_token"]
-        self.expires_at = time.monotonic() + float(body.get("expires_in", 300)) - 30
+            raise PvogError(f"token endpoint answered HTTP {response.status_code}", "token")
+        try:
+            body = response.json()
+            token = body["access_token"]
+            lifetime = float(body.get("expires_in", 300))
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise PvogError(f"token endpoint answered 200 without a usable access_token ({exc!r})", "token") from exc
+        if not isinstance(token, str) or not token.strip():
+            raise PvogError("token endpoint answered 200 without a usable access_token", "token")
+        self.token = token
+        self.expires_at = time.monotonic() + lifetime - 30
 
     def auth_flow(self, request: httpx.Request):  # noqa: ANN201 - httpx's generator protocol
         if self.token is None or time.monotonic() >= self.expires_at:
@@ -110,22 +151,29 @@ async def fetch(client: httpx.AsyncClient, url: str, *, attempts: int = 5, backo
                 if response.status_code >= 500:
                     raise _Retryable(f"HTTP {response.status_code}")
     except (_Retryable, httpx.TransportError) as exc:
-        raise PvogError(f"cannot read {url}: {exc}") from exc
+        raise PvogError(f"cannot read {url}: {exc}", "unreachable") from exc
     if response.status_code != 200:
-        raise PvogError(f"cannot read {url}: HTTP {response.status_code}")
+        raise PvogError(f"cannot read {url}: HTTP {response.status_code}", "http")
     try:
         body = response.json()
-        xml = body.get("xzufiObjekte") or ""
-        return Page(xml.encode() if isinstance(xml, str) else b"", bool(body.get("vollstaendig")), body.get("naechsteAnfrageUrl"))
+        xml = body.get("xzufiObjekte")
     except (ValueError, AttributeError) as exc:
-        raise PvogError(f"cannot read {url}: not a Bereitstelldienst page ({exc})") from exc
+        raise PvogError(f"cannot read {url}: not a Bereitstelldienst page ({exc})", "page") from exc
+    if xml is not None and not isinstance(xml, str):
+        raise PvogError(f"cannot read {url}: xzufiObjekte is not a string but {type(xml).__name__}", "page")
+    return Page((xml or "").encode(), bool(body.get("vollstaendig")), body.get("naechsteAnfrageUrl"))
+
+
+def _last_of_each(items: list[T], key: Callable[[T], Hashable]) -> list[T]:
+    """A page may repeat an object; the last occurrence is its state (and one upsert may touch a row only once)."""
+    return list({key(i): i for i in items}.values())
 
 
 def _tie_rows(doc: xzufi.Document) -> tuple[list[tuple[str, ...]], list[tuple[str, str]]]:
     reg = registry()
     rows: list[tuple[str, ...]] = []
     replaced: list[tuple[str, str]] = []
-    for tie in doc.ties:
+    for tie in _last_of_each(doc.ties, lambda t: t.id):
         if not tie.is_link:
             TIES_SKIPPED.labels("not_an_online_service").inc()
             continue
@@ -146,9 +194,11 @@ def _tie_rows(doc: xzufi.Document) -> tuple[list[tuple[str, ...]], list[tuple[st
 
 async def apply_page(conn: asyncpg.Connection, doc: xzufi.Document, page_key: str) -> list[Any]:
     """Store the page's objects and emit the links whose resolved state they change."""
-    services = await repository.upsert_services(conn, [(s.id.agency, s.id.value, s.name, s.url) for s in doc.services])
+    services = await repository.upsert_services(
+        conn, [(s.id.agency, s.id.value, s.name, s.url) for s in _last_of_each(doc.services, lambda s: s.id)]
+    )
     leistungen = await repository.upsert_leistungen(
-        conn, [(le.id.agency, le.id.value, le.name, le.leika_key) for le in doc.leistungen]
+        conn, [(le.id.agency, le.id.value, le.name, le.leika_key) for le in _last_of_each(doc.leistungen, lambda le: le.id)]
     )
     rows, replaced = _tie_rows(doc)
     deleted = [(d.id.agency, d.id.value) for d in doc.deletions if d.klasse == "Zustaendigkeit"]
@@ -188,8 +238,8 @@ async def sync(
                 try:
                     doc = xzufi.parse(page.xml) if page.xml.strip() else xzufi.Document([], [], [], [])
                 except xzufi.XZuFiError as exc:
-                    raise PvogError(f"cannot read page {url}: {exc}") from exc
-                next_url = urljoin(url, page.next_url) if page.next_url else url
+                    raise PvogError(f"cannot read page {url}: {exc}", "xml") from exc
+                next_url = next_page_url(url, feed_url, page.next_url)
                 async with pool.acquire() as conn, conn.transaction():
                     events = await apply_page(conn, doc, f"{feed}:{pages + 1}")
                     await repository.save_pvog_cursor(conn, feed_url, next_url, pages + 1)
@@ -209,17 +259,25 @@ async def sync(
     return result
 
 
-async def poll(pool: asyncpg.Pool, client: httpx.AsyncClient, feed_url: str, interval_s: float) -> None:
-    """Run a sync every `interval_s`; a failing feed is logged and tried again at the next interval."""
+async def poll(
+    pool: asyncpg.Pool, client: httpx.AsyncClient, feed_url: str, interval_s: float, beat: Callable[[], None],
+    *, first_retry_s: float = 5.0,
+) -> None:
+    """Run a sync every `interval_s`. A feed that cannot be read (a bad page, token or link) is counted, logged and
+    tried again sooner, with growing delays up to the interval; it does not make the service unready, as the push
+    feeds still work. A database outage or a bug raises, to the supervisor, which reports it and restarts."""
+    failures = 0
     while True:
         try:
             result = await sync(pool, client, feed_url)
             log.info("pvog_sync_done", pages=result.pages, linked=result.linked, unlinked=result.unlinked)
+            failures = 0
         except PvogError as exc:
-            log.warning("pvog_sync_failed", reason=str(exc))
-        except (OSError, asyncpg.PostgresError) as exc:
-            log.warning("pvog_sync_failed", reason=repr(exc))
-        await asyncio.sleep(interval_s)
+            failures += 1
+            ERRORS.labels(exc.reason).inc()
+            log.warning("pvog_sync_failed", reason=exc.reason, error=str(exc), failures=failures)
+        beat()
+        await asyncio.sleep(min(interval_s, first_retry_s * 2 ** (failures - 1)) if failures else interval_s)
 
 
 def describe(result: SyncResult) -> str:

@@ -10,7 +10,6 @@ from services.notify.api import notifications_router
 from services.notify.handlers import on_case_events
 from services.notify.mail import run_mailer
 from services.notify.web import public_router
-from shared import db
 from shared.authorities import registry
 from shared.consumer import BatchConsumer
 from shared.http import new_app, ops_router
@@ -22,14 +21,12 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def build(rt: Runtime) -> FastAPI:
-    BatchConsumer(SERVICE, CASES, on_case_events, pool=rt.pool, broker=rt.broker, settings=rt.settings).subscribe(
+    BatchConsumer(SERVICE, CASES, on_case_events, pool=rt.pool, broker=rt.broker, settings=rt.settings, health=rt.health).subscribe(
         "one email per case event; keeps the public listing"
     )
-    rt.background.append(
-        lambda: run_mailer(rt.pool, rt.settings, lambda: db.connect(rt.settings.database_url, SERVICE))
-    )
+    rt.background["mailer"] = lambda beat: run_mailer(rt.pool, rt.settings, rt.connect, beat)
     app = new_app(SERVICE, "Emails to authorities, the public listing, the signet and its verification.")
     app.include_router(public_router(rt.pool, registry(), rt.settings))
     app.include_router(notifications_router(rt.pool))
-    app.include_router(ops_router(SERVICE, rt.pool, rt.broker))
+    app.include_router(ops_router(SERVICE, rt.pool, rt.broker, rt.health))
     return app

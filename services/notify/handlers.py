@@ -16,7 +16,9 @@ log = structlog.get_logger(__name__)
 async def on_case_events(conn: asyncpg.Connection, events: Sequence[Event]) -> None:
     for e in events:
         if isinstance(e, AwardGranted):
-            await repository.grant(conn, e.award_number, e.authority_id, e.case_id, e.awarded_at)
+            if not await repository.grant(conn, e.award_number, e.authority_id, e.case_id, e.awarded_at):
+                log.info("holder_not_added", award_number=e.award_number, authority_id=e.authority_id,
+                         why="already listed, or the authority holds another current award")
         elif isinstance(e, AwardRevoked):
             await repository.revoke(conn, e.award_number, e.occurred_at, e.reason)
         if e.event_type in domain.NOTIFIED_EVENTS:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+from collections.abc import Callable
 from datetime import date, datetime
 from email.message import EmailMessage
 from pathlib import Path
@@ -12,6 +13,7 @@ from uuid import UUID
 
 import aiosmtplib
 import asyncpg
+import jinja2
 import structlog
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from prometheus_client import Counter
@@ -106,31 +108,29 @@ def classify(exc: BaseException) -> tuple[str, bool]:
 
 
 async def send_next(pool: asyncpg.Pool, settings: Settings) -> bool:
-    """Send the oldest due email; the row stays locked while sending, so a crash resends at most this one."""
+    """Send the oldest due email; the row stays locked while sending, so a crash resends at most this one.
+
+    A notification that cannot be composed (a template or payload error) is marked failed with the error, so that
+    one bad row never holds up the emails behind it.
+    """
     async with pool.acquire() as conn, conn.transaction():
         n = await repository.next_due(conn)
         if n is None:
             return False
         with structlog.contextvars.bound_contextvars(event_id=str(n["event_id"]), authority_id=n["authority_id"],
                                                      event_type=n["event_type"]):
-            msg = compose(n["event_id"], n["event_type"], n["payload"], n["email"], settings)
+            try:
+                msg = compose(n["event_id"], n["event_type"], n["payload"], n["email"], settings)
+            except COMPOSE_ERRORS as exc:
+                error = f"cannot compose the email: {type(exc).__name__}: {exc}"[:2_000]
+                await repository.mark_failed(conn, n["event_id"], error)
+                SENT.labels("failed").inc()
+                log.error("email_not_composed", error=error, exc_info=exc)
+                return True
             try:
                 await send(msg, settings)
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-                error, permanent = classify(exc)
-                outcome = domain.after_failure(
-                    n["attempts"] + 1, error, permanent, base_s=settings.mail_retry_base_s,
-                    max_attempts=settings.mail_max_attempts,
-                )
-                if outcome.status == "failed":
-                    await repository.mark_failed(conn, n["event_id"], error)
-                    log.error("email_failed", error=error, attempts=n["attempts"] + 1)
-                else:
-                    assert outcome.retry_in is not None
-                    await repository.mark_retry(conn, n["event_id"], error, outcome.retry_in)
-                    log.warning("email_retry", error=error, attempts=n["attempts"] + 1,
-                                retry_in_s=round(outcome.retry_in.total_seconds(), 1))
-                SENT.labels(outcome.status).inc()
+                await _after_failure(conn, n, exc, settings)
                 return True
             await repository.mark_sent(conn, n["event_id"], n["email"])
             SENT.labels("sent").inc()
@@ -138,34 +138,51 @@ async def send_next(pool: asyncpg.Pool, settings: Settings) -> bool:
     return True
 
 
-async def run_mailer(pool: asyncpg.Pool, settings: Settings, connect: Any, *, max_idle_s: float = 5.0) -> None:
-    """Send what is due, then sleep until woken (new notification or contact) or the next retry is due."""
+# What a payload or template can get wrong: a missing or mistyped field, a template that does not render, a header
+# value the email library refuses.
+COMPOSE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, LookupError, jinja2.TemplateError)
+
+
+async def _after_failure(conn: asyncpg.Connection, n: dict[str, Any], exc: BaseException, settings: Settings) -> None:
+    error, permanent = classify(exc)
+    outcome = domain.after_failure(
+        n["attempts"] + 1, error, permanent, base_s=settings.mail_retry_base_s, max_attempts=settings.mail_max_attempts,
+    )
+    if outcome.status == "failed":
+        await repository.mark_failed(conn, n["event_id"], error)
+        log.error("email_failed", error=error, attempts=n["attempts"] + 1)
+    else:
+        assert outcome.retry_in is not None
+        await repository.mark_retry(conn, n["event_id"], error, outcome.retry_in)
+        log.warning("email_retry", error=error, attempts=n["attempts"] + 1,
+                    retry_in_s=round(outcome.retry_in.total_seconds(), 1))
+    SENT.labels(outcome.status).inc()
+
+
+async def run_mailer(
+    pool: asyncpg.Pool, settings: Settings, connect: Any, beat: Callable[[], None], *, max_idle_s: float = 5.0
+) -> None:
+    """Send what is due, then sleep until woken (new notification or contact) or the next retry is due.
+
+    Runs under the supervisor: a database outage raises out of here, is reported, and the mailer is restarted.
+    """
     wake = asyncio.Event()
-    backoff = 0.5
-    while True:
-        conn: asyncpg.Connection | None = None
-        try:
-            conn = await connect()
-            await conn.add_listener(await repository.mail_channel(conn), lambda *_: wake.set())
-            backoff = 0.5
-            while True:
-                while await send_next(pool, settings):
-                    pass
-                wake.clear()
-                due = await repository.next_wake(pool)
-                idle = max_idle_s
-                if due is not None:
-                    idle = min(max_idle_s, max(0.05, (due - datetime.now(due.tzinfo)).total_seconds()))
-                try:
-                    await asyncio.wait_for(wake.wait(), timeout=idle)
-                except TimeoutError:
-                    pass
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the mailer must outlive database outages
-            log.warning("mailer_error", error=repr(exc), retry_in_s=backoff)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, 10.0)
-        finally:
-            if conn is not None and not conn.is_closed():
-                conn.terminate()
+    conn: asyncpg.Connection = await connect()
+    try:
+        await conn.add_listener(await repository.mail_channel(conn), lambda *_: wake.set())
+        while True:
+            while await send_next(pool, settings):
+                pass
+            beat()
+            wake.clear()
+            due = await repository.next_wake(pool)
+            idle = max_idle_s
+            if due is not None:
+                idle = min(max_idle_s, max(0.05, (due - datetime.now(due.tzinfo)).total_seconds()))
+            try:
+                await asyncio.wait_for(wake.wait(), timeout=idle)
+            except TimeoutError:
+                pass
+    finally:
+        if not conn.is_closed():
+            conn.terminate()

@@ -19,9 +19,12 @@ _ADD_NOTIFICATION = """
 INSERT INTO notification (event_id, authority_id, event_type, payload) VALUES ($1, $2, $3, $4)
 ON CONFLICT (event_id) DO NOTHING
 """
+# Idempotent on either unique index: a grant seen before, or one that arrives while the authority still holds
+# another current award (re-driven or re-ordered events), inserts nothing instead of failing the batch.
 _GRANT = """
 INSERT INTO holder (award_number, authority_id, case_id, awarded_at) VALUES ($1, $2, $3, $4)
-ON CONFLICT (award_number) DO NOTHING
+ON CONFLICT DO NOTHING
+RETURNING award_number
 """
 _REVOKE = "UPDATE holder SET revoked_at = $2, revoke_reason = $3 WHERE award_number = $1 AND revoked_at IS NULL"
 
@@ -44,7 +47,7 @@ UPDATE notification SET attempts = attempts + 1, last_error = $2, next_attempt_a
 _MARK_FAILED = "UPDATE notification SET status = 'failed', attempts = attempts + 1, last_error = $2 WHERE event_id = $1"
 _NOTIFICATIONS = """
 SELECT n.event_id, n.authority_id, n.event_type, n.status, n.attempts, n.last_error, n.created_at, n.sent_at,
-       n.sent_to, n.next_attempt_at, c.email IS NOT NULL AS has_contact
+       n.sent_to, n.next_attempt_at, c.email IS NOT NULL AS has_contact, count(*) OVER () AS total
 FROM notification n LEFT JOIN contact c USING (authority_id)
 WHERE ($1::text IS NULL OR n.status = $1) AND ($2::text IS NULL OR n.authority_id = $2)
 ORDER BY n.created_at DESC, n.event_id LIMIT $3 OFFSET $4
@@ -79,8 +82,9 @@ async def add_notification(conn: asyncpg.Connection, event_id: UUID, authority_i
     await conn.execute(_ADD_NOTIFICATION, event_id, authority_id, event_type, json.dumps(payload))
 
 
-async def grant(conn: asyncpg.Connection, award_number: str, authority_id: str, case_id: UUID, awarded_at: date) -> None:
-    await conn.execute(_GRANT, award_number, authority_id, case_id, awarded_at)
+async def grant(conn: asyncpg.Connection, award_number: str, authority_id: str, case_id: UUID, awarded_at: date) -> bool:
+    """Record a holder; False when nothing was stored (already known, or the authority holds another award)."""
+    return await conn.fetchval(_GRANT, award_number, authority_id, case_id, awarded_at) is not None
 
 
 async def revoke(conn: asyncpg.Connection, award_number: str, at: datetime, reason: str) -> None:
@@ -114,7 +118,8 @@ async def notifications(
     conn: Conn, *, status: str | None, authority_id: str | None, limit: int, offset: int
 ) -> tuple[list[asyncpg.Record], int]:
     rows = await conn.fetch(_NOTIFICATIONS, status, authority_id, limit, offset)
-    return rows, await conn.fetchval(_COUNT_NOTIFICATIONS, status, authority_id)
+    total = rows[0]["total"] if rows else await conn.fetchval(_COUNT_NOTIFICATIONS, status, authority_id)
+    return rows, total
 
 
 async def upsert_contacts(conn: asyncpg.Connection, contacts: Sequence[tuple[str, str]]) -> None:

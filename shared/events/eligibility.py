@@ -15,6 +15,9 @@ class ThresholdCrossed(Event):
     event_type: Literal["ThresholdCrossed"] = "ThresholdCrossed"
     count: int = Field(ge=0, description="counted online procedures after the change")
     threshold: int = Field(ge=1, description="the authority's threshold")
+    sequence: int | None = Field(
+        None, ge=1, description="the n-th threshold event of this authority; a consumer ignores one not above the last"
+    )
 
 
 class ThresholdLost(Event):
@@ -23,3 +26,6 @@ class ThresholdLost(Event):
     event_type: Literal["ThresholdLost"] = "ThresholdLost"
     count: int = Field(ge=0, description="counted online procedures after the change")
     threshold: int = Field(ge=1, description="the authority's threshold")
+    sequence: int | None = Field(
+        None, ge=1, description="the n-th threshold event of this authority; a consumer ignores one not above the last"
+    )

@@ -14,9 +14,13 @@ async def add_reviewer(pool, name: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def crossed(authority_id: str, count: int = 50, threshold: int = 50) -> ThresholdCrossed:
-    return ThresholdCrossed(authority_id=authority_id, correlation_id="test", count=count, threshold=threshold)
+def crossed(authority_id: str, count: int = 50, threshold: int = 50, sequence: int | None = None) -> ThresholdCrossed:
+    return ThresholdCrossed(
+        authority_id=authority_id, correlation_id="test", count=count, threshold=threshold, sequence=sequence
+    )
 
 
-def lost(authority_id: str, count: int = 49, threshold: int = 50) -> ThresholdLost:
-    return ThresholdLost(authority_id=authority_id, correlation_id="test", count=count, threshold=threshold)
+def lost(authority_id: str, count: int = 49, threshold: int = 50, sequence: int | None = None) -> ThresholdLost:
+    return ThresholdLost(
+        authority_id=authority_id, correlation_id="test", count=count, threshold=threshold, sequence=sequence
+    )

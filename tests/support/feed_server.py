@@ -8,6 +8,7 @@ import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import parse_qs
 
 import uvicorn
@@ -30,6 +31,8 @@ class FeedServer:
     require_token: bool = False
     served: Counter[int] = field(default_factory=Counter)
     tokens_issued: int = 0
+    overrides: dict[int, dict[str, Any]] = field(default_factory=dict)  # index -> fields of the page body to replace
+    token_answer: dict[str, Any] | None = None  # what the token endpoint answers instead of a token
 
     @property
     def first_url(self) -> str:
@@ -48,21 +51,22 @@ class FeedServer:
         last = len(self.pages) - 1
         xml = self.pages[index].decode() if index <= last else ""
         nxt = min(index + 1, len(self.pages))
-        return JSONResponse(
-            {
-                "xzufiObjekte": xml,
-                "vollstaendig": index >= last,
-                "naechsterIndex": nxt,
-                "naechsteAnfrageUrl": f"{PATH}?index={nxt}&ars=%25",
-                "anzahlObjekte": xml.count("<") // 10,
-            }
-        )
+        body = {
+            "xzufiObjekte": xml,
+            "vollstaendig": index >= last,
+            "naechsterIndex": nxt,
+            "naechsteAnfrageUrl": f"{PATH}?index={nxt}&ars=%25",
+            "anzahlObjekte": xml.count("<") // 10,
+        }
+        return JSONResponse(body | self.overrides.get(index, {}))
 
     async def token(self, request: Request) -> Response:
         expected = "Basic " + base64.b64encode(b"ingest-client:client-secret").decode()
         form = parse_qs((await request.body()).decode())
         if request.headers.get("authorization") != expected or form.get("grant_type") != ["client_credentials"]:
             return JSONResponse({"error": "invalid_client"}, status_code=401)
+        if self.token_answer is not None:
+            return JSONResponse(self.token_answer)
         self.tokens_issued += 1
         return JSONResponse({"access_token": f"tok-{self.tokens_issued}", "token_type": "bearer", "expires_in": 3600})
 

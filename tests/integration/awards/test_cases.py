@@ -231,3 +231,18 @@ async def test_unknown_cases_are_404_and_malformed_ids_422(awards, alice) -> Non
     assert (await awards.post("/v1/cases/6f1c2a52-0000-4000-8000-000000000000/claim", headers=alice)).status_code == 404
     assert (await awards.get("/v1/cases/not-a-uuid", headers=alice)).status_code == 422
     assert (await awards.get("/v1/cases", params={"status": "lost"}, headers=alice)).status_code == 422
+
+
+async def test_an_older_threshold_event_arriving_late_changes_nothing(awards, alice, settings, pool) -> None:
+    """A re-published or re-driven ThresholdCrossed (number 1) after the ThresholdLost (number 2) it preceded."""
+    first, then = crossed(WUERZBURG, count=50, sequence=1), lost(WUERZBURG, count=49, sequence=2)
+    await send(settings, then, first)
+
+    async def both_consumed() -> bool:
+        return await pool.fetchval('SELECT sum("offset" + 1) FROM awards.consumer_offset') == 2
+
+    await eventually(both_consumed)
+    standing = await pool.fetchrow("SELECT count, eligible, sequence FROM awards.authority_standing WHERE authority_id = $1",
+                                   WUERZBURG)
+    assert tuple(standing) == (49, False, 2)
+    assert await pool.fetchval("SELECT count(*) FROM awards.review_case") == 0, "a stale crossing opens no case"

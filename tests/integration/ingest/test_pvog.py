@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -109,3 +111,73 @@ async def test_an_unreadable_page_changes_nothing(start, pool) -> None:
             await pvog.sync(rt.pool, client, feed.first_url, backoff=0.01)
     assert await pool.fetchval("SELECT pages FROM ingest.pvog_cursor") == 1
     assert await pool.fetchval("SELECT count(*) FROM ingest.outbox") == 2
+
+
+async def test_a_page_that_repeats_an_object_and_a_tie_is_applied(start, pool, settings) -> None:
+    head, _, rest = PAGES[0].decode().partition("<xzufi:schreibe>")
+    body, end, tail = ("<xzufi:schreibe>" + rest).rpartition("</xzufi:transfer.operation>")
+    repeated = (head + body + body + end + tail).encode()  # every object and tie of page 0 twice
+    rt, _ = await start("ingest", build_ingest)
+    async with FeedServer([repeated]).running() as feed, pvog.new_client() as client:
+        result = await pvog.sync(rt.pool, client, feed.first_url, backoff=0.01)
+    assert (result.pages, result.linked, result.unlinked) == (1, 2, 0)
+    events = events_of(await read_topic(settings, "portal.procedure-links.v1", at_least=2, settle=1.0))
+    assert sorted((e["authority_id"], e["procedure"]["id"]) for e in events) == [(KITZINGEN, HUND), (VG_IPHOFEN, HUND)]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"naechsteAnfrageUrl": 17}, "naechsteAnfrageUrl is not a string"),
+        ({"naechsteAnfrageUrl": ["?index=1"]}, "naechsteAnfrageUrl is not a string"),
+        ({"naechsteAnfrageUrl": "https://elsewhere.example/feed?index=1"}, "not to the feed's origin"),
+        ({"naechsteAnfrageUrl": "//127.0.0.2/feed?index=1"}, "not to the feed's origin"),
+        ({"xzufiObjekte": {"not": "xml"}}, "xzufiObjekte is not a string"),
+        ({"xzufiObjekte": "just text, no XML"}, "not well-formed"),
+    ],
+    ids=["next-number", "next-list", "next-other-host", "next-scheme-relative", "objects-not-a-string", "not-xml"],
+)
+async def test_a_malformed_page_is_a_clear_error_and_follows_nothing(start, pool, override, message) -> None:
+    rt, _ = await start("ingest", build_ingest)
+    async with FeedServer(PAGES, overrides={0: override}).running() as feed, pvog.new_client() as client:
+        with pytest.raises(pvog.PvogError, match=message):
+            await pvog.sync(rt.pool, client, feed.first_url, backoff=0.01)
+        assert set(feed.served) == {0}, "no request beyond the bad page"
+    assert await pool.fetchval("SELECT count(*) FROM ingest.pvog_cursor") == 0
+
+
+async def test_a_token_endpoint_answering_200_without_a_token_is_a_clear_error(start) -> None:
+    rt, _ = await start("ingest", build_ingest)
+    async with FeedServer(PAGES, require_token=True, token_answer={"token_type": "bearer"}).running() as feed:
+        token_url = f"http://127.0.0.1:{feed.port}/token"
+        async with pvog.new_client(token_url=token_url, client_id="ingest-client", client_secret="client-secret") as c:
+            with pytest.raises(pvog.PvogError, match="without a usable access_token") as caught:
+                await pvog.sync(rt.pool, c, feed.first_url, backoff=0.01)
+    assert caught.value.reason == "token"
+    assert not feed.served
+
+
+async def test_the_poller_outlives_a_bad_feed_and_reads_it_once_mended(start, pool) -> None:
+    rt, _ = await start("ingest", build_ingest)
+    beats: list[int] = []
+    async with FeedServer(PAGES, overrides={0: {"naechsteAnfrageUrl": 17}}).running() as feed, pvog.new_client() as client:
+        errors_before = pvog.ERRORS.labels("next_url")._value.get()
+        task = asyncio.create_task(
+            pvog.poll(rt.pool, client, feed.first_url, 3600, lambda: beats.append(1), first_retry_s=0.05)
+        )
+        try:
+            async def failed_twice() -> bool:
+                return pvog.ERRORS.labels("next_url")._value.get() - errors_before >= 2
+
+            await eventually(failed_twice)
+            feed.overrides.clear()
+
+            async def read() -> bool:
+                return await pool.fetchval("SELECT pages FROM ingest.pvog_cursor") == 3
+
+            await eventually(read)
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    assert len(beats) >= 3, "each failed and each good round reports the poller alive"

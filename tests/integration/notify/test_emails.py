@@ -12,6 +12,7 @@ from services.notify import repository
 from services.notify.app import build as build_notify
 from shared.events import AwardGranted, AwardKept, AwardRejected, AwardRevoked, CaseOpened
 from tests.conftest import eventually
+from tests.support.infra import free_port
 from tests.support.kafka import produce
 from tests.support.smtp import body, smtp_server
 
@@ -159,16 +160,22 @@ async def test_no_second_email_after_a_redelivered_event_or_a_restart(smtp, star
 
         await eventually(sent)
     await send(settings, event)
-    await start("notify", build_notify, own)
-    import asyncio
+    rt, _ = await start("notify", build_notify, own)
 
-    await asyncio.sleep(3)
+    async def third_copy_consumed() -> bool:  # the restarted service has read the redelivered event ...
+        return await rt.pool.fetchval('SELECT sum("offset" + 1) FROM consumer_offset') == 3
+
+    await eventually(third_copy_consumed)
+    mailer_idle = await rt.pool.fetchval(
+        "SELECT count(*) FROM notification WHERE status = 'pending'"
+    )
+    assert mailer_idle == 0  # ... and has nothing left to send
     assert len(sink.messages) == 1
+    assert await rt.pool.fetchval("SELECT attempts FROM notification WHERE event_id = $1", event.event_id) == 1
 
 
 async def test_smtp_down_then_back_delivers_every_email_once(start, settings) -> None:
-    with smtp_server() as (probe, port):
-        pass  # a port where nothing listens now
+    port = free_port()  # nothing listens here yet
     own = settings.model_copy(update={"smtp_port": port, "mail_retry_base_s": 0.1})
     rt, client = await start("notify", build_notify, own)
     async with rt.pool.acquire() as conn:
@@ -195,4 +202,22 @@ async def test_smtp_down_then_back_delivers_every_email_once(start, settings) ->
     finally:
         controller.stop()
     assert sorted(m["Message-ID"] for m in sink.messages) == sorted(f"<{e.event_id}@stmd.example>" for e in events)
-    assert probe.messages == []
+
+
+async def test_a_notification_that_cannot_be_composed_fails_and_the_ones_behind_it_go_out(notify, smtp, settings) -> None:
+    sink, _ = smtp
+    broken = uuid.uuid4()  # an AwardGranted without its number and date: no template can render it
+    async with notify.rt.pool.acquire() as conn:
+        await repository.add_notification(conn, broken, KITZINGEN, "AwardGranted",
+                                          {"authority_id": KITZINGEN, "event_id": str(broken), "reviewer": "x"})
+    await contacts(notify, (KITZINGEN, KT_MAIL))
+    good = case_events(KITZINGEN)[0]
+    await send(settings, good)
+
+    async def good_one_sent() -> bool:
+        return [m["Message-ID"] for m in sink.messages] == [f"<{good.event_id}@stmd.example>"]
+
+    await eventually(good_one_sent)
+    failed = (await notify.get("/v1/notifications", params={"status": "failed"})).json()["items"]
+    assert [n["event_id"] for n in failed] == [str(broken)]
+    assert failed[0]["last_error"].startswith("cannot compose the email: UndefinedError")

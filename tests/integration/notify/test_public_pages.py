@@ -82,3 +82,30 @@ async def test_verify_confirms_current_denies_revoked_and_404s_unknown(notify) -
     revoked = (await notify.get("/verify/DA-2026-00002")).text
     assert "Widerrufen" in revoked and "widerrufen" in revoked and "Würzburg" in revoked
     assert (await notify.get("/verify/DA-2026-99999")).status_code == 404
+
+
+async def test_a_grant_for_an_authority_that_holds_another_award_is_not_dead_lettered(start, settings, pool) -> None:
+    """Re-driven or re-ordered: the second AwardGranted meets the one-current-award index and is skipped."""
+    import uuid
+    from datetime import date
+
+    from services.notify.app import build as build_notify
+    from shared.events import AwardGranted
+    from tests.conftest import eventually
+    from tests.support.kafka import produce
+
+    _, client = await start("notify", build_notify)
+    grants = [
+        AwardGranted(authority_id="09675141", correlation_id="t", case_id=uuid.uuid4(), award_number=number,
+                     awarded_at=date(2026, 11, day), reviewer="alice")
+        for number, day in (("DA-2026-00001", 2), ("DA-2026-00007", 9))
+    ]
+    await produce(settings, "awards.cases.v1", [(g.authority_id, g.to_json()) for g in grants])
+
+    async def both_consumed() -> bool:
+        return await pool.fetchval('SELECT sum("offset" + 1) FROM notify.consumer_offset') == 2
+
+    await eventually(both_consumed)
+    listing = (await client.get("/v1/listing.json")).json()["items"]
+    assert [(i["authority_id"], i["award_number"]) for i in listing] == [("09675141", "DA-2026-00001")]
+    assert await pool.fetchval("SELECT count(*) FROM notify.outbox WHERE event_type = 'DeadLetter'") == 0

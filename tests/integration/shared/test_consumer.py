@@ -8,6 +8,7 @@ import asyncpg
 from fastapi import FastAPI
 
 from services.eligibility.app import build as build_eligibility
+from services.eligibility.handlers import on_procedure_links
 from shared.consumer import BatchConsumer
 from shared.runtime import Runtime
 from shared.topics import PROCEDURE_LINKS
@@ -52,14 +53,30 @@ async def test_the_same_batch_handled_twice_writes_once(settings, start, pool) -
         return await _count(client) == 50
 
     await eventually(counted)
-    consumer = BatchConsumer("eligibility", PROCEDURE_LINKS, _unused, pool=rt.pool, broker=rt.broker, settings=settings)
-    await consumer.handle(records)  # a redelivery: every event id is already recorded
+    # A redelivery of the whole batch, through the service's own handler (idempotent by the links' state):
+    again = BatchConsumer("eligibility", PROCEDURE_LINKS, on_procedure_links(settings), pool=rt.pool, broker=rt.broker,
+                          settings=settings, dedupe_event_ids=False)
+    await again.handle(records)
     assert await _count(client) == 50
-    assert await pool.fetchval("SELECT count(*) FROM eligibility.outbox") == 1
+    assert await pool.fetch("SELECT event_type FROM eligibility.outbox") == [("ThresholdCrossed",)]
 
 
-async def _unused(conn: asyncpg.Connection, events: list[Any]) -> None:
-    raise AssertionError(f"no event should reach the handler again, got {len(events)}")
+async def test_a_redelivered_event_id_never_reaches_the_handler_again(settings, start, pool) -> None:
+    rt, _ = await start("eligibility", build_eligibility)
+    events = [linked_event(KITZINGEN, f"p-{i}") for i in range(20)]
+    await produce(settings, LINKS, [(KITZINGEN, e.to_json()) for e in events])
+    records = await read_topic(settings, LINKS, at_least=20)
+    seen: list[int] = []
+
+    async def recording(conn: asyncpg.Connection, batch: list[Any]) -> None:
+        seen.append(len(batch))
+
+    consumer = BatchConsumer("recorder", PROCEDURE_LINKS, recording, pool=rt.pool, broker=rt.broker, settings=settings)
+    await consumer.handle(records)
+    await consumer.handle(records)  # the same ids again: claimed in processed_event by the first pass
+    await consumer.handle(records[5:10])
+    assert seen == [20]
+    assert await pool.fetchval("SELECT count(*) FROM eligibility.processed_event WHERE consumer = 'recorder'") == 20
 
 
 async def test_poison_goes_to_the_dlq_and_the_partition_moves_on(settings, start, capsys) -> None:
@@ -90,7 +107,7 @@ async def test_poison_goes_to_the_dlq_and_the_partition_moves_on(settings, start
     assert {h["dlq_consumer"] for h in headers} == {"eligibility"}
     assert {h["dlq_source_topic"] for h in headers} == {settings.topic(LINKS)}
     assert all(h["dlq_error"] for h in headers)
-    assert "procedure.name" in headers[1]["dlq_error"].replace(" ", "") or "name" in headers[1]["dlq_error"]
+    assert "ProcedureLinked.procedure.name Field required" in headers[1]["dlq_error"]
     assert "ProcedureRenamed" in headers[2]["dlq_error"]
 
     from deploy.dlq import show
@@ -100,15 +117,16 @@ async def test_poison_goes_to_the_dlq_and_the_partition_moves_on(settings, start
     assert "dlq_error_type: ValidationError" in shown and "dlq: 3 dead letter(s) shown" in shown
 
 
-async def test_an_event_that_always_fails_is_dead_lettered_after_retries(settings, start, pool) -> None:
+async def test_a_handler_bug_dead_letters_after_retries_and_the_letter_is_redriven_once_fixed(settings, start, pool) -> None:
     poison = linked_event(KITZINGEN, "p-always-fails")
     after = [linked_event(KITZINGEN, f"p-{i}") for i in range(3)]
     attempts: list[str] = []
+    broken = True
 
     async def apply(conn: asyncpg.Connection, events: list[Any]) -> None:
         for e in events:
             attempts.append(e.procedure.id)
-            if e.event_id == poison.event_id:
+            if broken and e.event_id == poison.event_id:
                 raise ValueError("this event can never be applied")
         await conn.executemany(
             "INSERT INTO test_applied (procedure_id) VALUES ($1)", [(e.procedure.id,) for e in events]
@@ -124,18 +142,38 @@ async def test_an_event_that_always_fails_is_dead_lettered_after_retries(setting
     await produce(settings, LINKS, [(KITZINGEN, e.to_json()) for e in [after[0], poison, *after[1:]]])
     await start("eligibility", build)
 
-    async def applied() -> list[str]:
-        rows = await pool.fetch("SELECT procedure_id FROM eligibility.test_applied ORDER BY 1")
-        return [r["procedure_id"] for r in rows] if len(rows) == 3 else []
+    async def applied(n: int):  # noqa: ANN202
+        async def check() -> list[str]:
+            rows = await pool.fetch("SELECT procedure_id FROM eligibility.test_applied ORDER BY 1")
+            return [r["procedure_id"] for r in rows] if len(rows) == n else []
 
-    assert await eventually(applied) == ["p-0", "p-1", "p-2"]
+        return await eventually(check)
+
+    assert await applied(3) == ["p-0", "p-1", "p-2"]
     dead = await read_topic(settings, LINKS + ".dlq", at_least=1, settle=1.0)
     assert len(dead) == 1
     headers = {k: v.decode() for k, v in dead[0].headers}
     assert headers["dlq_attempts"] == str(settings.consumer_retries + 1)
     assert "never be applied" in headers["dlq_error"]
     assert headers["dlq_error_type"] == "ValueError"
-    assert attempts.count("p-always-fails") >= settings.consumer_retries + 1
+    assert dead[0].value == poison.to_json() and dead[0].key == KITZINGEN.encode()
+    assert attempts.count("p-always-fails") == 1 + settings.consumer_retries + 1, "in its batch, then alone"
     assert await pool.fetchval(
         "SELECT count(*) FROM eligibility.processed_event WHERE event_id = $1", poison.event_id
     ) == 0
+
+    broken = False  # the bug is fixed; the operator re-drives the dead letters
+    from deploy.dlq import redrive
+
+    assert await redrive(settings, settings.topic(LINKS + ".dlq"), since=None) == 1
+    assert await applied(4) == ["p-0", "p-1", "p-2", "p-always-fails"]
+    assert await redrive(settings, settings.topic(LINKS + ".dlq"), since=None) == 1  # twice by mistake: harmless
+
+    async def second_redrive_consumed() -> bool:
+        return await pool.fetchval(
+            "SELECT max(\"offset\") FROM eligibility.consumer_offset WHERE partition = $1", dead[0].partition
+        ) == 5  # 4 records, then the two re-driven copies
+
+    await eventually(second_redrive_consumed)
+    assert await pool.fetchval("SELECT count(*) FROM eligibility.test_applied") == 4
+    assert attempts.count("p-always-fails") == 1 + settings.consumer_retries + 1 + 1, "and once re-driven"

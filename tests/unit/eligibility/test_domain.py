@@ -66,7 +66,7 @@ def test_a_change_older_than_the_stored_one_is_ignored() -> None:
 def test_crossing_at_fifty_emits_once_and_movement_above_emits_nothing() -> None:
     out = run([link(f"p{i}") for i in range(55)])
     assert [(c.direction, c.count, c.threshold) for c in out.crossings] == [("crossed", 50, 50)]
-    assert out.standings[A] == Standing(55, 50, True)
+    assert out.standings[A] == Standing(55, 50, True, announced=1)
 
 
 def test_bezirk_crosses_at_thirty() -> None:
@@ -105,3 +105,9 @@ def test_relinking_keeps_the_first_linked_at_and_updates_the_kind() -> None:
 def test_a_changed_threshold_is_announced_on_the_next_event() -> None:
     out = run([link("p51", 1)], standings={A: Standing(50, 60, False)})
     assert [(c.direction, c.count, c.threshold) for c in out.crossings] == [("crossed", 51, 50)]
+
+
+def test_each_threshold_event_carries_the_next_number_of_its_authority() -> None:
+    out = run([link(f"p{i}") for i in range(50)] + [unlink("p0", 99)], standings={A: Standing(0, 50, False, 4)})
+    assert [(c.direction, c.sequence) for c in out.crossings] == [("crossed", 5), ("lost", 6)]
+    assert out.standings[A].announced == 6
