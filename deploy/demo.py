@@ -11,7 +11,7 @@ import hmac
 import json
 import random
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -95,12 +95,17 @@ def _batches(items: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, 
         yield items[i : i + size]
 
 
-def replay(feed: DemoFeed, ingest_url: str, secret: str, *, batch: int = 1_000, out: Any = sys.stdout) -> tuple[int, int]:
-    """Post the feed through the signed API with a progress bar; returns (accepted, duplicates)."""
+def replay(
+    feed: DemoFeed, ingest_url: str, secret: str, *, batch: int = 1_000, out: Any = sys.stdout,
+    stop: Callable[[], bool] = lambda: False,
+) -> tuple[int, int]:
+    """Post the feed through the signed API with a progress bar, until `stop()`; returns (accepted, duplicates)."""
     accepted = duplicates = 0
     total = len(feed.changes)
     with httpx.Client(base_url=ingest_url, timeout=120) as client:
         for done, chunk in enumerate(_batches(feed.changes, batch), start=1):
+            if stop():
+                break
             body = json.dumps({"changes": chunk}).encode()
             signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
             r = client.post("/v1/portal/changes", content=body,

@@ -2,11 +2,16 @@
 
 Starts what the environment does not name: the Tansu broker, PostgreSQL (the local cluster, else an embedded one
 under var/), a mail sink with a web inbox; then the four services; then, unless DEMO=0, the demo (contacts for
-every authority, a demo reviewer, the demo feed through the signed API). Ctrl-C stops everything it started.
+every authority, a demo reviewer, the demo feed through the signed API).
+
+Ctrl-C stops everything it started, in an order that drains: first the demo feed stops posting, then the relays and
+consumers get a few seconds to pass on what is in flight, then the services stop, then the broker. The in-memory
+broker loses its log on every stop; what was in an outbox is published again by the relays on the next start.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -17,11 +22,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
+import asyncpg
 import httpx
+from aiokafka.errors import KafkaError
 
 from deploy import demo
+from deploy.drain import wait_drained
 from shared.settings import SERVICES, Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,11 +121,13 @@ def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]
     return subprocess.run([sys.executable, "-m", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
-def wait_ready(settings: Settings, honcho: subprocess.Popen[bytes], seconds: float = 120) -> None:
+def wait_ready(
+    settings: Settings, honcho: subprocess.Popen[bytes], stopping: Callable[[], bool], seconds: float = 120
+) -> None:
     deadline = time.monotonic() + seconds
     for service in SERVICES:
         url = f"http://{settings.bind_host}:{settings.port_of(service)}/readyz"
-        while True:
+        while not stopping():
             if honcho.poll() is not None:
                 raise Stop("a service stopped during start-up; see its log lines above")
             with contextlib.suppress(httpx.HTTPError):
@@ -140,7 +151,7 @@ def demo_reviewer(env: dict[str, str]) -> str:
     return path.read_text().strip()
 
 
-def run_demo(env: dict[str, str], settings: Settings) -> str:
+def run_demo(env: dict[str, str], settings: Settings, stopping: Callable[[], bool]) -> str | None:
     contacts = VAR / "demo_contacts.csv"
     contacts.write_text(demo.contacts_csv())
     done = run_cli(env, "services.notify", "contacts", "import", str(contacts))
@@ -150,7 +161,11 @@ def run_demo(env: dict[str, str], settings: Settings) -> str:
     feed = demo.build_feed()
     (VAR / "demo_expected.json").write_text(json.dumps({"eligible": feed.expected_eligible}))
     ingest = f"http://{settings.bind_host}:{settings.ingest_port}"
-    accepted, duplicates = demo.replay(feed, ingest, env["FEED_SECRET"])
+    accepted, duplicates = demo.replay(feed, ingest, env["FEED_SECRET"], stop=stopping)
+    if stopping():
+        print(f"\nmake run: demo interrupted after {accepted + duplicates} changes; the next make run replays it "
+              "(changes already accepted come back as duplicates)", flush=True)
+        return None
     print(f"demo: {accepted} changes accepted, {duplicates} already known; "
           f"{len(feed.expected_eligible)} authorities reach their threshold", flush=True)
     return token
@@ -170,21 +185,54 @@ def urls(settings: Settings, token: str | None, mail: bool) -> str:
     return "\n".join(lines)
 
 
+DRAIN_S = float(os.environ.get("MAKE_RUN_DRAIN_S", "10"))
+
+
+def drain(env: dict[str, str], settings: Settings) -> None:
+    """Give relays and consumers a few seconds to pass on what is in flight before the services stop."""
+    print(f"make run: stopping; letting relays and consumers finish what is in flight (at most {DRAIN_S:.0f} s)",
+          flush=True)
+    settings = settings.model_copy(update={
+        "kafka_bootstrap_servers": env["KAFKA_BOOTSTRAP_SERVERS"], "database_url": env.get("DATABASE_URL", settings.database_url),
+    })
+    try:
+        left = asyncio.run(wait_drained(settings, DRAIN_S))
+    except (OSError, asyncpg.PostgresError, KafkaError) as exc:
+        print(f"make run: cannot tell whether everything was passed on ({exc!r})", flush=True)
+        return
+    if not left:
+        print("make run: everything accepted was passed on", flush=True)
+    else:
+        detail = ", ".join(f"{what}: {n}" for what, n in left.items())
+        print(f"make run: still in flight after {DRAIN_S:.0f} s ({detail}); the next make run publishes it again",
+              flush=True)
+
+
+def stop_services(honcho: subprocess.Popen[bytes] | None) -> None:
+    if honcho is not None and honcho.poll() is None:
+        honcho.send_signal(signal.SIGINT)
+        try:
+            honcho.wait(30)
+        except subprocess.TimeoutExpired:
+            honcho.kill()
+
+
 def main() -> int:
     VAR.mkdir(parents=True, exist_ok=True)
     settings = Settings()
     children: list[subprocess.Popen[bytes]] = []
     honcho: subprocess.Popen[bytes] | None = None
-    stopping = False
+    interrupts = 0
+    env: dict[str, str] = {}
 
-    def stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-        if honcho is not None and honcho.poll() is None:
-            honcho.send_signal(signal.SIGINT)
+    def interrupted(*_: object) -> None:
+        nonlocal interrupts
+        interrupts += 1
+        if interrupts > 1:  # a second Ctrl-C: no more waiting
+            raise KeyboardInterrupt
 
-    signal.signal(signal.SIGINT, stop)
-    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, interrupted)
+    signal.signal(signal.SIGTERM, interrupted)
     try:
         mail = "SMTP_HOST" not in os.environ
         ports = [(s, settings.port_of(s)) for s in SERVICES]
@@ -192,37 +240,36 @@ def main() -> int:
         for name, port in ports:
             if listening(settings.bind_host if name in SERVICES else "127.0.0.1", port):
                 raise Stop(f"port {port} ({name}) is taken")
-        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+        env.update({**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"})
         env.setdefault("PYTHONUNBUFFERED", "1")
         env["MAIL_SINK_DIR"] = str(VAR / "mail")
         print(f"database: {database(env, settings)}", flush=True)
         env["FEED_SECRET"] = feed_secret()
         print(f"broker:   {start_broker(env, children)}", flush=True)
-        honcho = subprocess.Popen(
-            [sys.executable, "-m", "honcho", "-f", str(procfile(mail)), "-d", str(ROOT), "start"], env=env, cwd=ROOT
+        honcho = subprocess.Popen(  # a session of its own: Ctrl-C reaches this process, which stops them in order
+            [sys.executable, "-m", "honcho", "-f", str(procfile(mail)), "-d", str(ROOT), "start"], env=env, cwd=ROOT,
+            start_new_session=True,
         )
-        wait_ready(settings, honcho)
+        wait_ready(settings, honcho, stopping=lambda: interrupts > 0)
         token = None
-        if os.environ.get("DEMO", "1") != "0" and not stopping:
-            try:
-                token = run_demo(env, settings)
-            except httpx.HTTPError:
-                if not stopping:
-                    raise
-                print("\nmake run: demo interrupted; the next make run replays it (changes already accepted come back as duplicates)", flush=True)
-        print(urls(settings, token, mail), flush=True)
-        print("demo finished" if token else "stack ready", flush=True)
-        return honcho.wait()
+        if os.environ.get("DEMO", "1") != "0" and not interrupts:
+            token = run_demo(env, settings, stopping=lambda: interrupts > 0)
+        if not interrupts:
+            print(urls(settings, token, mail), flush=True)
+            print("demo finished" if token else "stack ready", flush=True)
+        while not interrupts and honcho.poll() is None:
+            time.sleep(0.2)
+        if interrupts and honcho.poll() is None:
+            drain(env, settings)
+        return 0 if interrupts else (honcho.returncode or 0)
     except Stop as exc:
         print(f"make run: {exc}", file=sys.stderr, flush=True)
         return 1
+    except KeyboardInterrupt:
+        return 130
     finally:
-        if honcho is not None and honcho.poll() is None:
-            honcho.send_signal(signal.SIGINT)
-            try:
-                honcho.wait(30)
-            except subprocess.TimeoutExpired:
-                honcho.kill()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        stop_services(honcho)
         for child in children:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(child.pid, signal.SIGTERM)

@@ -20,6 +20,7 @@ class TopicSpec:
     name: str
     producer: str
     event_types: tuple[type[ev.Event], ...]
+    consumers: tuple[str, ...] = ()  # the services that read it (each as its own consumer group)
 
     @property
     def message_type(self) -> Any:
@@ -43,13 +44,16 @@ class TopicSpec:
 
 
 PROCEDURE_LINKS = TopicSpec(
-    "portal.procedure-links.v1", "ingest", (ev.ProcedureLinked, ev.ProcedureUnlinked)
+    "portal.procedure-links.v1", "ingest", (ev.ProcedureLinked, ev.ProcedureUnlinked), ("eligibility",)
 )
-THRESHOLDS = TopicSpec("eligibility.thresholds.v1", "eligibility", (ev.ThresholdCrossed, ev.ThresholdLost))
+THRESHOLDS = TopicSpec(
+    "eligibility.thresholds.v1", "eligibility", (ev.ThresholdCrossed, ev.ThresholdLost), ("awards",)
+)
 CASES = TopicSpec(
     "awards.cases.v1",
     "awards",
     (ev.CaseOpened, ev.AwardGranted, ev.AwardRejected, ev.AwardRevoked, ev.AwardKept),
+    ("notify",),
 )
 ALL_TOPICS = (PROCEDURE_LINKS, THRESHOLDS, CASES)
 

@@ -1,20 +1,27 @@
-"""`make run`'s entry point on free ports: the demo runs to the end, the numbers add up, Ctrl-C leaves nothing."""
+"""`make run`'s entry point on free ports: Ctrl-C in the middle of the demo, `make run` again, and nothing is lost
+or doubled although the in-memory broker lost its log in between; Ctrl-C leaves no process behind."""
 
 from __future__ import annotations
 
 import asyncio
+import email
 import json
 import os
+import re
 import signal
 import sys
+from collections import Counter
 from pathlib import Path
 
 import httpx
+import pytest
 
 from shared.settings import SERVICES
 from tests.conftest import eventually
 from tests.support.infra import free_port
 from tests.support.processes import ROOT
+
+PROGRESS = re.compile(rb"(\d+)/(\d+) changes")
 
 
 def _processes_with(marker: str) -> list[int]:
@@ -28,61 +35,121 @@ def _processes_with(marker: str) -> list[int]:
     return found
 
 
-async def test_make_run_demo_then_ctrl_c(database_url: str, tmp_path: Path) -> None:
+class MakeRun:
+    """One `python -m deploy.local_stack`, its output collected as it comes."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.env = env
+        self.output = b""
+        self.proc: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> MakeRun:
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "deploy.local_stack", cwd=ROOT, env=self.env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )
+        self._reader = asyncio.create_task(self._read())
+        return self
+
+    async def _read(self) -> None:
+        assert self.proc and self.proc.stdout
+        while chunk := await self.proc.stdout.read(65536):
+            self.output += chunk
+
+    def text(self) -> str:
+        return self.output.decode(errors="replace")
+
+    async def until(self, done, timeout: float) -> None:  # noqa: ANN001
+        async def seen() -> bool:
+            assert self.proc and self.proc.returncode is None, self.text()[-3000:]
+            return done(self.output)
+
+        await eventually(seen, timeout=timeout, interval=0.2)
+
+    async def ctrl_c(self) -> int:
+        assert self.proc is not None
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGINT)
+        code = await asyncio.wait_for(self.proc.wait(), 90)
+        assert self._reader is not None
+        await self._reader
+        return code
+
+
+def _sent_so_far(output: bytes) -> int:
+    found = PROGRESS.findall(output)
+    return int(found[-1][0]) if found else 0
+
+
+def _case_opened_mails(mail_dir: Path) -> Counter[str]:
+    """Authorities with a "Prüfung eröffnet" email, each as often as one reached the mail sink."""
+    opened: Counter[str] = Counter()
+    ids: Counter[str] = Counter()
+    for path in mail_dir.glob("*.eml"):
+        msg = email.message_from_bytes(path.read_bytes())
+        ids[msg["Message-ID"]] += 1
+        if msg["X-Digitales-Amt-Event"] == "CaseOpened":
+            opened[msg["To"].removeprefix("poststelle-").partition("@")[0]] += 1
+    assert all(n == 1 for n in ids.values()), "no message twice"
+    return opened
+
+
+@pytest.mark.timeout(900)
+async def test_make_run_interrupted_mid_demo_then_again_loses_and_doubles_nothing(database_url: str, tmp_path: Path) -> None:
     ports = {s: free_port() for s in SERVICES}
     env = {k: v for k, v in os.environ.items() if k not in {"KAFKA_BOOTSTRAP_SERVERS", "SMTP_HOST", "FEED_SECRET"}}
     env.update({f"{s.upper()}_PORT": str(p) for s, p in ports.items()})
     env.update({
         "DATABASE_URL": database_url, "LOCAL_STACK_DIR": str(tmp_path), "LOCAL_BROKER_PORT": str(free_port()),
         "SMTP_PORT": str(free_port()), "MAIL_SINK_WEB_PORT": str(free_port()), "DEMO": "1", "PYTHONUNBUFFERED": "1",
-        "KAFKA_SESSION_TIMEOUT_MS": "6000", "KAFKA_HEARTBEAT_INTERVAL_MS": "500",
+        "KAFKA_SESSION_TIMEOUT_MS": "6000", "KAFKA_HEARTBEAT_INTERVAL_MS": "500", "RELAY_CHECK_S": "1",
     })
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "deploy.local_stack", cwd=ROOT, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )
-    lines: list[str] = []
+    # First run: Ctrl-C at about a third of the demo, with consumers that take small batches (so they lag behind)
+    # and no time to drain: thousands of events sit unread in the in-memory broker when it stops.
+    first = await MakeRun({**env, "MAKE_RUN_DRAIN_S": "0", "CONSUMER_MAX_RECORDS": "20"}).start()
     try:
-        async def finished() -> None:
-            assert proc.stdout is not None
-            while line := (await proc.stdout.readline()).decode(errors="replace"):
-                lines.append(line)
-                if line.strip() in {"demo finished", "stack ready"} or line.startswith("make run:"):
-                    return
+        await first.until(lambda out: _sent_so_far(out) >= 22_000, timeout=300)
+    finally:
+        await first.ctrl_c()
+    assert "demo interrupted after" in first.text(), first.text()[-3000:]
+    assert "stopping; letting relays and consumers finish" in first.text()
+    assert _processes_with(str(tmp_path)) == [], "every process of the first run has stopped"
 
-        await asyncio.wait_for(finished(), 300)
-        assert lines[-1].strip() == "demo finished", "".join(lines[-30:])
-        drain = asyncio.create_task(_drain(proc))
-        expected = json.loads((tmp_path / "demo_expected.json").read_text())["eligible"]
+    second = await MakeRun(env).start()
+    try:
+        await second.until(lambda out: b"demo finished" in out, timeout=300)
+        expected = sorted(json.loads((tmp_path / "demo_expected.json").read_text())["eligible"])
         assert 350 <= len(expected) <= 450
-        async with httpx.AsyncClient() as http:
-            async def eligible() -> list[str]:
+        token = (tmp_path / "demo_token").read_text().strip()
+        assert token in second.text(), "the console URL carries the demo token"
+        async with httpx.AsyncClient(timeout=30) as http:
+            async def eligible() -> bool:
                 page = (await http.get(f"http://127.0.0.1:{ports['eligibility']}/v1/authorities",
                                        params={"eligible": "true", "limit": 1000})).json()
                 got = sorted(i["authority_id"] for i in page["items"])
-                assert got == sorted(expected), (len(got), len(expected))
-                return got
+                assert got == expected, (len(got), len(expected))
+                return True
 
-            await eventually(eligible, timeout=60)
+            await eventually(eligible, timeout=180)
 
-            async def one_email_per_case() -> bool:
-                return len(list((tmp_path / "mail").glob("*.eml"))) == len(expected)
+            async def one_case_each() -> bool:
+                page = (await http.get(f"http://127.0.0.1:{ports['awards']}/v1/cases", params={"limit": 500},
+                                       headers={"Authorization": f"Bearer {token}"})).json()
+                got = Counter(c["authority_id"] for c in page["items"])
+                assert page["total"] == len(expected) and sorted(got) == expected, (page["total"], len(expected))
+                return True
 
-            await eventually(one_email_per_case, timeout=120)
-            token = (tmp_path / "demo_token").read_text().strip()
-            cases = (await http.get(f"http://127.0.0.1:{ports['awards']}/v1/cases", params={"limit": 1},
-                                    headers={"Authorization": f"Bearer {token}"})).json()
-            assert cases["total"] == len(expected)
-        assert any("reviewer console:" in line and token in line for line in lines)
+            await eventually(one_case_each, timeout=120)
+
+        async def one_email_each() -> bool:
+            opened = _case_opened_mails(tmp_path / "mail")
+            assert sorted(opened) == expected, (len(opened), len(expected))
+            assert set(opened.values()) == {1}
+            return True
+
+        await eventually(one_email_each, timeout=180)
     finally:
-        if proc.returncode is None:
-            proc.send_signal(signal.SIGINT)
-        await asyncio.wait_for(proc.wait(), 60)
-    await asyncio.sleep(1)
+        await second.ctrl_c()
+    assert "make run: everything accepted was passed on" in second.text(), second.text()[-3000:]
     assert _processes_with(str(tmp_path)) == [], "every process make run started has stopped"
-
-
-async def _drain(proc: asyncio.subprocess.Process) -> None:
-    assert proc.stdout is not None
-    while await proc.stdout.read(65536):
-        pass
