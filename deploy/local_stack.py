@@ -21,8 +21,8 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import asyncpg

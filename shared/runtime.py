@@ -58,7 +58,8 @@ class Runtime:
 Build = Callable[[Runtime], FastAPI]
 
 
-async def _retry(what: str, settings: Settings, fn: Callable[[], Awaitable[T]]) -> T:
+async def retry_startup(what: str, settings: Settings, fn: Callable[[], Awaitable[T]]) -> T:
+    """`fn` until it works, at most STARTUP_RETRIES more times while its dependency cannot be reached."""
     last: BaseException | None = None
     for attempt in range(settings.startup_retries + 1):
         try:
@@ -141,15 +142,15 @@ async def service_runtime(
     settings = settings or Settings()
     url = settings.database_url
     where = _where_db(url)
-    await _retry(where, settings, lambda: db.ensure_database(url))
-    await _retry(where, settings, lambda: db.migrate(url, service, migrations_dir))
-    pool = await _retry(where, settings, lambda: db.create_pool(url, service))
+    await retry_startup(where, settings, lambda: db.ensure_database(url))
+    await retry_startup(where, settings, lambda: db.migrate(url, service, migrations_dir))
+    pool = await retry_startup(where, settings, lambda: db.create_pool(url, service))
     try:
-        await _retry(f"broker at {settings.kafka_bootstrap_servers}", settings, lambda: ensure_topics(settings))
+        await retry_startup(f"broker at {settings.kafka_bootstrap_servers}", settings, lambda: ensure_topics(settings))
         broker = new_broker(settings)
         rt = Runtime(service, settings, pool, broker)
         app = build(rt)
-        await _retry(f"broker at {settings.kafka_bootstrap_servers}", settings, broker.start)
+        await retry_startup(f"broker at {settings.kafka_bootstrap_servers}", settings, broker.start)
         relay = OutboxRelay(settings)
         keep = timedelta(days=settings.retention_days)
         jobs: dict[str, Job] = {
@@ -231,9 +232,9 @@ async def database_only(service: str, migrations_dir: Path, settings: Settings) 
     """The service's migrated database without broker or HTTP, for command-line jobs."""
     url = settings.database_url
     where = _where_db(url)
-    await _retry(where, settings, lambda: db.ensure_database(url))
-    await _retry(where, settings, lambda: db.migrate(url, service, migrations_dir))
-    pool = await _retry(where, settings, lambda: db.create_pool(url, service, max_size=4))
+    await retry_startup(where, settings, lambda: db.ensure_database(url))
+    await retry_startup(where, settings, lambda: db.migrate(url, service, migrations_dir))
+    pool = await retry_startup(where, settings, lambda: db.create_pool(url, service, max_size=4))
     try:
         yield pool
     finally:

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services.ingest.schemas import RawChangesIn, parse_body, parse_changes
-from services.ingest.xzufi import XZuFiError, parse
+from services.ingest.xzufi import Document, XZuFiError, parse
 from shared.authorities import registry
 from tests.support.builders import change
 
@@ -40,15 +40,41 @@ def test_valid_changes_with_broken_fields_name_the_field(breakage: list) -> None
     assert (len(changes), bool(errors)) in {(1, False), (0, True)}
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.binary(max_size=300) | json_values.map(lambda v: json.dumps({"changes": v}).encode()))
-def test_any_body_is_parsed_or_falls_back_to_the_detailed_path(body: bytes) -> None:
+authorities = st.sampled_from(["09675141", "09675", "096", "096755616", "09999999", "x"])
+
+
+@st.composite
+def mostly_valid_changes(draw) -> dict:  # noqa: ANN001
+    item = change(draw(authorities), draw(st.text(min_size=1, max_size=8)), minute=draw(st.integers(0, 100)))
+    for field, value in draw(st.lists(st.tuples(fields, json_values), max_size=1)):
+        item[field] = value
+    return item
+
+
+bodies = (
+    st.binary(max_size=300)
+    | json_values.map(lambda v: json.dumps({"changes": v}).encode())
+    | st.lists(mostly_valid_changes(), max_size=6).map(lambda items: json.dumps({"changes": items}).encode())
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(bodies)
+def test_the_fast_and_the_detailed_path_agree_on_any_body(body: bytes) -> None:
+    """The whole-batch parse is an optimisation: it must accept and refuse exactly what the item-by-item path does."""
     fast = parse_body(body, registry())
+    try:
+        raw = RawChangesIn.model_validate_json(body).changes
+    except ValueError:
+        assert fast is None, "the fast path accepted a body the detailed path cannot read"
+        return
+    detailed = parse_changes(raw, registry())
     if fast is None:
-        try:
-            RawChangesIn.model_validate_json(body)
-        except ValueError:
-            pass
+        assert detailed[1], f"the fast path refused a body without errors: {body[:200]!r}"
+    else:
+        assert bool(fast[1]) == bool(detailed[1]), "both refuse, or neither"
+        if not fast[1]:  # a refused batch stores nothing, whichever changes in it were valid
+            assert fast[0] == detailed[0]
 
 
 xml_names = st.sampled_from(
@@ -87,6 +113,9 @@ def test_any_xzufi_like_document_is_read_or_refused_clearly(children: list[str])
 @given(st.binary(max_size=200))
 def test_any_bytes_are_read_or_refused_clearly(data: bytes) -> None:
     try:
-        parse(data)
-    except XZuFiError:
-        pass
+        doc = parse(data)
+    except XZuFiError as exc:
+        assert str(exc).strip(), "a refusal says why"
+        return
+    assert isinstance(doc, Document)
+    assert all(o.id.value for o in [*doc.services, *doc.leistungen, *doc.ties]), "every object read has its id"

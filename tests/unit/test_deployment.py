@@ -7,7 +7,6 @@ from pathlib import Path
 import yaml
 
 from shared.settings import SERVICES, Settings
-from shared.topics import physical_names
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -21,11 +20,10 @@ def test_compose_runs_every_service_on_its_port_with_every_topic() -> None:
         port = defaults.port_of(name)
         assert services[name]["ports"] == [f"{port}:{port}"]
         assert services[name]["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
-    script = services["topics"]["command"][0]
-    for topic in physical_names(Settings(kafka_topic_prefix="")):
-        base = topic.removesuffix(".dlq")
-        assert base in script
-    assert "$$name" in script and "$$t.dlq" in script
+    assert services["topics"]["command"] == ["python", "-m", "deploy.topics"]
+    assert services["topics"]["environment"]["KAFKA_REPLICATION_FACTOR"] == "1"
+    for name in SERVICES:
+        assert services[name]["depends_on"]["topics"] == {"condition": "service_completed_successfully"}
     assert {"kafka", "postgres", "mailpit"} <= set(services)
 
 
@@ -51,7 +49,9 @@ def test_kubernetes_manifests_run_every_service_with_probes_and_configuration() 
     known = set(Settings.model_fields)
     assert {k.lower() for k in {**config["data"], **secret["stringData"]}} <= known
     assert {"DATABASE_URL", "FEED_SECRET", "SMTP_PASSWORD"} <= set(secret["stringData"])
-    job = next(d for d in docs if d["kind"] == "Job")
-    script = job["spec"]["template"]["spec"]["containers"][0]["args"][0]
-    for topic in physical_names(Settings(kafka_topic_prefix="")):
-        assert topic.removesuffix(".dlq") in script
+    assert config["data"]["KAFKA_REPLICATION_FACTOR"] == "3"
+    for name in SERVICES:
+        deployment = next(d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] == name)
+        [init] = deployment["spec"]["template"]["spec"]["initContainers"]
+        assert init["command"] == ["python", "-m", "deploy.topics"], "topics exist before the service starts"
+        assert init["image"] == deployment["spec"]["template"]["spec"]["containers"][0]["image"]

@@ -189,6 +189,7 @@ async def test_smtp_down_then_back_delivers_every_email_once(start, settings) ->
 
     await eventually(retrying)
     from aiosmtpd.controller import Controller
+
     from tests.support.smtp import Sink
 
     sink = Sink()

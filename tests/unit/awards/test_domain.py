@@ -7,7 +7,15 @@ from datetime import date
 
 import pytest
 
-from services.awards.domain import Situation, award_number, case_id_for, on_crossed, on_lost, refuse_claim, refuse_decision
+from services.awards.domain import (
+    Situation,
+    award_number,
+    case_id_for,
+    on_crossed,
+    on_lost,
+    refuse_claim,
+    refuse_decision,
+)
 
 
 @pytest.mark.parametrize(
