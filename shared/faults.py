@@ -58,8 +58,8 @@ def classify(exc: BaseException) -> Fault:
             return "race"
         if state[:2] in INFRASTRUCTURE_CLASSES or state in INFRASTRUCTURE_STATES:
             return "infrastructure"
-    if isinstance(exc, UNREACHABLE) or _closed_connection(exc):
-        return "infrastructure"
+    if isinstance(exc, (*UNREACHABLE, asyncpg.InternalClientError)) or _closed_connection(exc):
+        return "infrastructure"  # InternalClientError: asyncpg's protocol state, e.g. on a connection cut mid-way
     return "bug"
 
 

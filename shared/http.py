@@ -102,7 +102,7 @@ def new_app(service: str, description: str) -> FastAPI:
         log.error("request_failed", exc_info=exc)
         return JSONResponse({"detail": "internal error"}, 500)
 
-    for kind in (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError, KafkaError):
+    for kind in (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError, TimeoutError, KafkaError):
         app.add_exception_handler(kind, failed)
 
     return app

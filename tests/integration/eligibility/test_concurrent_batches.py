@@ -9,6 +9,7 @@ import pytest
 from services.eligibility.app import MIGRATIONS
 from services.eligibility.handlers import on_procedure_links
 from shared.runtime import database_only
+from tests.conftest import eventually
 from tests.support.builders import linked_event
 
 KITZINGEN = "09675141"
@@ -32,7 +33,14 @@ async def test_a_batch_applied_twice_at_the_same_time_counts_once(settings, know
                     await handle(second, later)
 
             redelivered = asyncio.create_task(again())
-            await asyncio.sleep(0.5)
+
+            async def waiting_for_the_first() -> bool:  # the second backend blocks on the first one's lock
+                wait = await pool.fetchval(
+                    "SELECT wait_event_type FROM pg_stat_activity WHERE pid = $1", second.get_server_pid()
+                )
+                return wait == "Lock"
+
+            await eventually(waiting_for_the_first, timeout=10, interval=0.02)
             assert not redelivered.done(), "the second transaction must wait for the first"
             await tx.commit()
             await asyncio.wait_for(redelivered, 10)

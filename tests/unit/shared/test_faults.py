@@ -36,6 +36,7 @@ def _validation_error() -> ValidationError:
         (asyncpg.exceptions.LockNotAvailableError("lock timeout"), "infrastructure"),  # 55P03
         (asyncpg.InterfaceError("connection is closed"), "infrastructure"),
         (asyncpg.InterfaceError("pool is closing"), "infrastructure"),
+        (asyncpg.InternalClientError("cannot switch to state 11; another operation (2) is in progress"), "infrastructure"),
         (ConnectionRefusedError(111, "refused"), "infrastructure"),
         (TimeoutError(), "infrastructure"),
         (KafkaConnectionError(), "infrastructure"),
