@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 VAR = Path(os.environ.get("LOCAL_STACK_DIR", ROOT / "var")).resolve()
 BROKER_PORT = int(os.environ.get("LOCAL_BROKER_PORT", "9092"))
 MAIL_WEB_PORT = int(os.environ.get("MAIL_SINK_WEB_PORT", "8025"))
+HOLDERS = ROOT / "deploy" / "holders.sample.csv"  # holders from before the system, so the listing is not empty
 
 
 class Stop(Exception):
@@ -143,7 +144,7 @@ def demo_reviewer(env: dict[str, str]) -> str:
     if path.exists():
         return path.read_text().strip()
     name = f"Demo-Prüferin {secrets.token_hex(2)}"
-    done = run_cli(env, "services.awards", "reviewer", "add", name)
+    done = run_cli(env, "services.awards", "reviewer", "add", name, "--lead")
     if done.returncode != 0:
         raise Stop(f"cannot add the demo reviewer: {done.stderr.strip()}")
     path.write_text(done.stdout.strip())
@@ -157,6 +158,9 @@ def run_demo(env: dict[str, str], settings: Settings, stopping: Callable[[], boo
     done = run_cli(env, "services.notify", "contacts", "import", str(contacts))
     if done.returncode != 0:
         raise Stop(f"cannot import the demo contacts: {done.stderr.strip()}")
+    done = run_cli(env, "services.awards", "holders", "import", str(HOLDERS))
+    if done.returncode != 0:
+        raise Stop(f"cannot import the existing holders: {done.stderr.strip()}")
     token = demo_reviewer(env)
     feed = demo.build_feed()
     (VAR / "demo_expected.json").write_text(json.dumps({"eligible": feed.expected_eligible}))

@@ -41,6 +41,30 @@ class Authority:
     def kind_label(self) -> str:
         return KIND_LABELS[self.kind]
 
+    @property
+    def display_name(self) -> str:
+        """The name as the authority writes it, with its kind: "Landkreis Kitzingen", "Stadt Kitzingen"."""
+        return display_name(self.name, self.kind)
+
+
+# How each kind writes its own name. A kreisfreie Stadt calls itself "Stadt Würzburg"; the reference data does not
+# tell a Große Kreisstadt from another Stadt (GV100AD's suffixes were folded into `kind`), so both are "Stadt".
+NAME_PREFIXES: dict[str, str] = {
+    "gemeinde": "Gemeinde",
+    "markt": "Markt",
+    "stadt": "Stadt",
+    "kreisfreie_stadt": "Stadt",
+    "landkreis": "Landkreis",
+    "verwaltungsgemeinschaft": "Verwaltungsgemeinschaft",
+    "bezirk": "Bezirk",
+}
+
+
+def display_name(name: str, kind: str) -> str:
+    """The one place that decides how an authority is named to a person."""
+    prefix = NAME_PREFIXES.get(kind)
+    return f"{prefix} {name}" if prefix and not name.startswith(prefix + " ") else name
+
 
 class Registry:
     """Look-ups by key over all authorities; built once per process."""

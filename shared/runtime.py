@@ -10,7 +10,7 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -49,6 +49,8 @@ class Runtime:
     broker: KafkaBroker
     health: Health = field(default_factory=Health)
     background: dict[str, Job] = field(default_factory=dict)  # supervised tasks besides the relay and housekeeping
+    on_stop: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)  # e.g. closing an HTTP client
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))  # tests may set another
 
     def connect(self) -> Awaitable[asyncpg.Connection]:
         """A dedicated connection outside the pool, for LISTEN and leader locks."""
@@ -171,6 +173,8 @@ async def service_runtime(
         finally:
             await stop_tasks(tasks)
             await broker.stop()
+            for stop in rt.on_stop:
+                await stop()
     finally:
         await close_pool(pool)
 
@@ -212,7 +216,7 @@ async def _serve(service: str, migrations_dir: Path, build: Build, settings: Set
 def run_service(service: str, migrations_dir: Path, build: Build) -> int:
     """`python -m services.<name>`: serve until SIGINT/SIGTERM; non-zero with a one-line reason on failure."""
     settings = Settings()
-    configure_logging(service, settings.log_level, settings.log_json)
+    configure_logging(service, settings.log_level, settings.log_json, settings.secrets())
     if problems := unsafe(settings, service):
         print(f"{service}: refusing to start: {'; '.join(problems)}", file=sys.stderr)
         return 1
@@ -246,7 +250,7 @@ def run_command(
 ) -> int:
     """A sub-command against the service's database; events it writes go out through the service's relay."""
     settings = Settings()
-    configure_logging(service, settings.log_level, settings.log_json)
+    configure_logging(service, settings.log_level, settings.log_json, settings.secrets())
 
     async def main() -> int | None:
         async with database_only(service, migrations_dir, settings) as pool:

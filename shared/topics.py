@@ -52,7 +52,8 @@ THRESHOLDS = TopicSpec(
 CASES = TopicSpec(
     "awards.cases.v1",
     "awards",
-    (ev.CaseOpened, ev.AwardGranted, ev.AwardRejected, ev.AwardRevoked, ev.AwardKept),
+    (ev.CaseOpened, ev.AwardGranted, ev.AwardRejected, ev.AwardRevoked, ev.AwardKept, ev.CaseClosed,
+     ev.GracePeriodStarted, ev.GracePeriodEnded, ev.AwardImported),
     ("notify",),
 )
 ALL_TOPICS = (PROCEDURE_LINKS, THRESHOLDS, CASES)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from dataclasses import dataclass
 
 import asyncpg
 from fastapi import HTTPException, Request
@@ -22,8 +23,14 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class Reviewer:
+    name: str
+    lead: bool
+
+
 def reviewer_dependency(pool: asyncpg.Pool):  # noqa: ANN201 - a FastAPI dependency
-    async def reviewer(request: Request) -> str:
+    async def reviewer(request: Request) -> Reviewer:
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise _unauthorized("missing bearer token")
@@ -31,7 +38,7 @@ def reviewer_dependency(pool: asyncpg.Pool):  # noqa: ANN201 - a FastAPI depende
         row = await repository.reviewer_by_hash(pool, wanted)
         if row is None or not hmac.compare_digest(row["token_hash"], wanted):
             raise _unauthorized("unknown or revoked token")
-        return row["name"]
+        return Reviewer(row["name"], row["lead"])
 
     return reviewer
 

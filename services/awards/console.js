@@ -1,14 +1,18 @@
 "use strict";
 const KIND = { award: "Verleihung", revocation: "Widerruf" };
-const STATUS = { open: "offen", claimed: "in Bearbeitung", decided: "entschieden" };
+const STATUS = { open: "offen", claimed: "in Bearbeitung", decided: "entschieden", closed: "eingestellt" };
 const DECISION = { approve: "genehmigt", reject: "abgelehnt", revoke: "widerrufen", keep: "beibehalten" };
-const ACTION = { opened: "eröffnet", claimed: "übernommen", approve: "genehmigt", reject: "abgelehnt",
-  revoke: "widerrufen", keep: "beibehalten", count_below_threshold: "Anzahl unter Schwelle",
-  count_back_at_threshold: "Anzahl wieder an der Schwelle" };
+const ACTION = { opened: "eröffnet", claimed: "übernommen", released: "zurückgegeben", assigned: "zugewiesen",
+  closed: "eingestellt", approve: "genehmigt", reject: "abgelehnt", revoke: "widerrufen", keep: "beibehalten",
+  count_below_threshold: "Anzahl unter Schwelle", count_back_at_threshold: "Anzahl wieder an der Schwelle" };
 const AUTHORITY_KIND = { gemeinde: "Gemeinde", markt: "Markt", stadt: "Stadt", kreisfreie_stadt: "Kreisfreie Stadt",
   landkreis: "Landkreis", verwaltungsgemeinschaft: "Verwaltungsgemeinschaft", bezirk: "Bezirk" };
+const PAGE = 25;
 const $ = (id) => document.getElementById(id);
-const when = (iso) => iso ? new Date(iso).toLocaleString("de-DE") : "–";
+const when = (iso) => iso ? new Date(iso).toLocaleString("de-DE", { timeZone: "Europe/Berlin" }) : "–";
+const day = (iso) => iso ? new Date(iso).toLocaleDateString("de-DE", { timeZone: "Europe/Berlin" }) : "–";
+let offset = 0;
+let claimedBy = "";
 
 function el(tag, text, attrs) {
   const node = document.createElement(tag);
@@ -22,6 +26,10 @@ function say(text, kind) {
   if (text) box.appendChild(el("div", text, { class: "msg " + (kind || "info") }));
 }
 function token() { return sessionStorage.getItem("reviewer-token"); }
+function me() { return { name: sessionStorage.getItem("reviewer-name"), lead: sessionStorage.getItem("reviewer-lead") === "1" }; }
+function show(...ids) {
+  for (const id of ["login", "queue", "new-review", "team", "case"]) $(id).classList.toggle("hidden", !ids.includes(id));
+}
 
 async function api(path, options) {
   const response = await fetch(path, { ...options, headers: { "Authorization": "Bearer " + token(),
@@ -31,31 +39,35 @@ async function api(path, options) {
   if (response.status === 401) { logout("Token ungültig oder widerrufen. Bitte erneut anmelden."); throw new Error("401"); }
   if (!response.ok) {
     const detail = body && (body.detail || (body.errors && body.errors.map((e) => e.message).join("; ")));
-    throw new Error(typeof detail === "string" ? detail : "Fehler " + response.status);
+    throw new Error(typeof detail === "string" ? detail : "Die Anfrage ist fehlgeschlagen (" + response.status + ").");
   }
   return body;
 }
 
 function logout(message) {
-  sessionStorage.removeItem("reviewer-token");
-  $("queue").classList.add("hidden"); $("case").classList.add("hidden"); $("login").classList.remove("hidden");
+  for (const key of ["reviewer-token", "reviewer-name", "reviewer-lead"]) sessionStorage.removeItem(key);
+  show("login");
   $("who").textContent = "";
   say(message || "", message ? "error" : "info");
   $("token").focus();
 }
 
+function authorityCell(c) {
+  const cell = el("td");
+  cell.appendChild(el("strong", c.authority_name));
+  cell.appendChild(el("div", (AUTHORITY_KIND[c.authority_kind] || c.authority_kind) + " · " + c.authority_id));
+  return cell;
+}
+
 async function loadQueue() {
-  const params = new URLSearchParams();
-  if ($("status").value) params.set("status", $("status").value);
-  if ($("kind").value) params.set("kind", $("kind").value);
+  const params = new URLSearchParams({ limit: PAGE, offset });
+  for (const [key, id] of [["status", "status"], ["kind", "kind"], ["q", "q"]]) if ($(id).value.trim()) params.set(key, $(id).value.trim());
+  if (claimedBy) params.set("claimed_by", claimedBy);
   const page = await api("/v1/cases?" + params.toString());
-  const rows = page.items.map((c) => {
+  $("cases").replaceChildren(...page.items.map((c) => {
     const tr = el("tr");
     tr.appendChild(el("td", when(c.opened_at)));
-    const name = el("td");
-    name.appendChild(el("strong", c.authority_name));
-    name.appendChild(el("div", (AUTHORITY_KIND[c.authority_kind] || c.authority_kind) + " · " + c.authority_id));
-    tr.appendChild(name);
+    tr.appendChild(authorityCell(c));
     tr.appendChild(el("td", KIND[c.kind]));
     tr.appendChild(el("td", c.district || "–"));
     const count = el("td", (c.current_count ?? c.count) + (c.threshold ? " / " + c.threshold : ""));
@@ -65,12 +77,44 @@ async function loadQueue() {
     if (c.claimed_by) status.appendChild(el("div", c.claimed_by));
     tr.appendChild(status);
     const open = el("button", "Öffnen", { type: "button", "aria-label": "Fall " + c.authority_name + " öffnen" });
-    open.addEventListener("click", () => showCase(c.case_id));
+    open.addEventListener("click", () => showCase(c.case_id).catch((e) => say(e.message, "error")));
     const cell = el("td"); cell.appendChild(open); tr.appendChild(cell);
     return tr;
+  }));
+  const first = page.total ? offset + 1 : 0;
+  const last = Math.min(offset + PAGE, page.total);
+  $("total").textContent = (claimedBy ? "Von " + claimedBy + " übernommen: " : "") +
+    (page.total === 1 ? "1 Fall" : page.total + " Fälle") + (page.total > PAGE ? ", angezeigt " + first + "–" + last : "");
+  $("page").textContent = page.total > PAGE ? "Seite " + (offset / PAGE + 1) + " von " + Math.ceil(page.total / PAGE) : "";
+  $("prev").disabled = offset === 0;
+  $("next").disabled = offset + PAGE >= page.total;
+}
+
+async function loadTeam() {
+  if (!me().lead) return;
+  const reviewers = await api("/v1/reviewers");
+  $("reviewers").replaceChildren(...reviewers.filter((r) => r.active).map((r) => {
+    const tr = el("tr");
+    tr.appendChild(el("td", r.name));
+    tr.appendChild(el("td", r.lead ? "Leitung" : "Prüfung"));
+    tr.appendChild(el("td", r.claimed));
+    const cell = el("td");
+    if (r.claimed) {
+      const list = el("button", "Fälle anzeigen", { type: "button", class: "secondary", "aria-label": "Fälle von " + r.name + " anzeigen" });
+      list.addEventListener("click", () => { claimedBy = r.name; offset = 0; $("status").value = "claimed"; loadQueue().catch((e) => say(e.message, "error")); });
+      cell.appendChild(list);
+    }
+    tr.appendChild(cell);
+    return tr;
+  }));
+}
+
+function button(text, id, onClick, cls) {
+  const b = el("button", text, { type: "button", id, class: cls || "" });
+  b.addEventListener("click", async () => {
+    try { await onClick(); } catch (e) { say(e.message, "error"); }
   });
-  $("cases").replaceChildren(...rows);
-  $("total").textContent = page.total + (page.total === 1 ? " Fall" : " Fälle");
+  return b;
 }
 
 function decisionForm(c) {
@@ -88,8 +132,7 @@ function decisionForm(c) {
   form.appendChild(set);
   form.appendChild(el("label", "Begründung (bei Ablehnung und Widerruf erforderlich)", { for: "reason" }));
   form.appendChild(el("textarea", null, { id: "reason", name: "reason", maxlength: "2000" }));
-  const submit = el("button", "Entscheidung speichern", { type: "submit", style: "margin-top:.75rem" });
-  form.appendChild(submit);
+  form.appendChild(el("button", "Entscheidung speichern", { type: "submit", style: "margin-top:.75rem" }));
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const decision = form.querySelector("input[name=decision]:checked");
@@ -103,6 +146,81 @@ function decisionForm(c) {
   return form;
 }
 
+async function assignForm(c) {
+  const form = el("form", null, { id: "assign-form", class: "row" });
+  const wrap = el("div");
+  wrap.appendChild(el("label", "Zuweisen an", { for: "assignee" }));
+  const select = el("select", null, { id: "assignee", name: "reviewer", required: "" });
+  for (const r of (await api("/v1/reviewers")).filter((r) => r.active)) select.appendChild(el("option", r.name + " (" + r.claimed + " Fälle)", { value: r.name }));
+  wrap.appendChild(select);
+  form.appendChild(wrap);
+  const go = el("div", null, { style: "flex:0 0 auto" }); go.appendChild(el("button", "Zuweisen", { type: "submit" }));
+  form.appendChild(go);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    try {
+      await api("/v1/cases/" + c.case_id + "/assign", { method: "POST", body: JSON.stringify({ reviewer: select.value }) });
+      await showCase(c.case_id);
+      say("Fall an " + select.value + " zugewiesen.", "info");
+    } catch (e) { say(e.message, "error"); }
+  });
+  return form;
+}
+
+async function caseActions(c) {
+  const box = $("case-actions");
+  box.replaceChildren();
+  const who = me();
+  const live = c.status === "open" || c.status === "claimed";
+  if (c.eligible === false && c.kind === "award" && live) {
+    box.appendChild(el("p", "Die Anzahl liegt unter der Schwelle: eine Genehmigung ist derzeit nicht möglich.", { class: "warn" }));
+  }
+  if (c.eligible === true && c.kind === "revocation" && live) {
+    box.appendChild(el("p", "Die Anzahl erreicht die Schwelle wieder: ein Widerruf ist nicht möglich.", { class: "warn" }));
+  }
+  const row = el("p", null, { class: "row" });
+  if (c.status === "open") {
+    row.appendChild(button("Fall übernehmen", "claim", async () => {
+      await api("/v1/cases/" + c.case_id + "/claim", { method: "POST" }); await showCase(c.case_id); say("Fall übernommen.", "info");
+    }));
+  }
+  if (c.status === "claimed" && (c.claimed_by === who.name || who.lead)) {
+    row.appendChild(button("Fall zurückgeben", "release", async () => {
+      await api("/v1/cases/" + c.case_id + "/release", { method: "POST" }); await showCase(c.case_id); say("Fall zurück in der Warteschlange.", "info");
+    }, "secondary"));
+  }
+  box.appendChild(row);
+  if (c.status === "claimed" && c.claimed_by === who.name) box.appendChild(decisionForm(c));
+  else if (c.status === "claimed") box.appendChild(el("p", "Dieser Fall wird von " + c.claimed_by + " bearbeitet."));
+  if (live && who.lead) box.appendChild(await assignForm(c));
+}
+
+function procedureItem(p, mark) {
+  const li = el("li", (p.name || p.id) + " (" + p.id + (p.scope ? ", " + p.scope : "") + ", seit " + day(p.linked_at) + ")");
+  if (mark) { li.classList.add(mark); li.prepend(el("strong", mark === "added" ? "neu: " : "entfernt: ")); }
+  return li;
+}
+
+function showEvidence(c) {
+  const added = new Set(c.added.map((p) => p.id));
+  const removed = new Set(c.removed.map((p) => p.id));
+  if (c.procedures_at_opening === null) {
+    $("evidence-opening").replaceChildren(el("li", "noch nicht erfasst"));
+  } else {
+    $("evidence-opening").replaceChildren(...c.procedures_at_opening.map((p) => procedureItem(p, removed.has(p.id) ? "removed" : null)));
+  }
+  if (c.procedures_now === null) {
+    $("evidence-now").replaceChildren(el("li", "derzeit nicht abrufbar"));
+  } else {
+    $("evidence-now").replaceChildren(...c.procedures_now.map((p) => procedureItem(p, added.has(p.id) ? "added" : null)));
+  }
+  const parts = [];
+  if (c.procedures_at_opening !== null) parts.push(c.procedures_at_opening.length + " bei Eröffnung (erfasst " + when(c.evidence_at) + ")");
+  if (c.procedures_now !== null) parts.push(c.procedures_now.length + " jetzt");
+  if (c.added.length || c.removed.length) parts.push(c.added.length + " hinzugekommen, " + c.removed.length + " entfallen");
+  $("evidence-summary").textContent = parts.join("; ");
+}
+
 async function showCase(caseId) {
   const c = await api("/v1/cases/" + caseId);
   $("case-title").textContent = KIND[c.kind] + ": " + c.authority_name;
@@ -112,44 +230,31 @@ async function showCase(caseId) {
     ["Status", STATUS[c.status] + (c.claimed_by ? " – " + c.claimed_by : "")], ["Eröffnet", when(c.opened_at)]];
   if (c.award_number) facts.push(["Auszeichnung", c.award_number]);
   if (c.decision) facts.push(["Entscheidung", DECISION[c.decision] + (c.reason ? ": " + c.reason : "")]);
+  if (c.status === "closed") facts.push(["Eingestellt", when(c.decided_at) + (c.reason ? ": " + c.reason : "")]);
   $("case-facts").replaceChildren(...facts.flatMap(([k, v]) => [el("dt", k), el("dd", v)]));
-  const actions = $("case-actions");
-  actions.replaceChildren();
-  if (c.eligible === false && c.kind === "award" && c.status !== "decided") {
-    actions.appendChild(el("p", "Die Anzahl liegt unter der Schwelle: eine Genehmigung ist derzeit nicht möglich.", { class: "warn" }));
-  }
-  const me = sessionStorage.getItem("reviewer-name");
-  if (c.status === "open") {
-    const claim = el("button", "Fall übernehmen", { type: "button", id: "claim" });
-    claim.addEventListener("click", async () => {
-      try { await api("/v1/cases/" + c.case_id + "/claim", { method: "POST" }); await showCase(c.case_id); say("Fall übernommen.", "info"); }
-      catch (e) { say(e.message, "error"); }
-    });
-    actions.appendChild(claim);
-  } else if (c.status === "claimed" && c.claimed_by === me) {
-    actions.appendChild(decisionForm(c));
-  } else if (c.status === "claimed") {
-    actions.appendChild(el("p", "Dieser Fall wird von " + c.claimed_by + " bearbeitet."));
-  }
+  await caseActions(c);
+  showEvidence(c);
   $("history").replaceChildren(...c.history.map((a) => {
     const tr = el("tr");
     [when(a.at), ACTION[a.action] || a.action, a.actor, a.reason || ""].forEach((v) => tr.appendChild(el("td", v)));
     return tr;
   }));
-  $("queue").classList.add("hidden");
-  $("case").classList.remove("hidden");
+  show("case");
   $("case").focus();
 }
 
 async function enter() {
-  const page = await api("/v1/cases?limit=1");
-  const me = await api("/v1/me");
-  sessionStorage.setItem("reviewer-name", me.name);
-  $("who").textContent = "Angemeldet: " + me.name;
-  $("login").classList.add("hidden");
-  $("queue").classList.remove("hidden");
+  const who = await api("/v1/me");
+  sessionStorage.setItem("reviewer-name", who.name);
+  sessionStorage.setItem("reviewer-lead", who.lead ? "1" : "0");
+  $("who").textContent = "Angemeldet: " + who.name + (who.lead ? " (Leitung)" : "");
+  await backToQueue();
+}
+
+async function backToQueue() {
+  show("queue", "new-review", ...(me().lead ? ["team"] : []));
   await loadQueue();
-  return page;
+  await loadTeam();
 }
 
 $("login-form").addEventListener("submit", async (event) => {
@@ -158,7 +263,20 @@ $("login-form").addEventListener("submit", async (event) => {
   $("token").value = "";
   try { await enter(); say(""); } catch (e) { if (e.message !== "401") say(e.message, "error"); }
 });
-$("filter").addEventListener("submit", (event) => { event.preventDefault(); loadQueue().catch((e) => say(e.message, "error")); });
+$("filter").addEventListener("submit", (event) => {
+  event.preventDefault(); offset = 0; claimedBy = ""; loadQueue().catch((e) => say(e.message, "error"));
+});
+$("prev").addEventListener("click", () => { offset = Math.max(0, offset - PAGE); loadQueue().catch((e) => say(e.message, "error")); });
+$("next").addEventListener("click", () => { offset += PAGE; loadQueue().catch((e) => say(e.message, "error")); });
+$("new-review-form").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  try {
+    const c = await api("/v1/authorities/" + encodeURIComponent($("new-authority").value.trim()) + "/cases", { method: "POST" });
+    $("new-authority").value = "";
+    await showCase(c.case_id);
+    say("Neue Prüfung eröffnet.", "info");
+  } catch (e) { say(e.message, "error"); }
+});
 $("logout").addEventListener("click", () => logout());
-$("back").addEventListener("click", () => { $("case").classList.add("hidden"); $("queue").classList.remove("hidden"); loadQueue(); });
+$("back").addEventListener("click", () => { backToQueue().catch((e) => say(e.message, "error")); });
 if (token()) enter().catch(() => {});

@@ -7,7 +7,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
 
-NOTIFIED_EVENTS = frozenset({"CaseOpened", "AwardGranted", "AwardRejected", "AwardRevoked", "AwardKept"})
+NOTIFIED_EVENTS = frozenset({
+    "CaseOpened", "AwardGranted", "AwardRejected", "AwardRevoked", "AwardKept", "CaseClosed", "GracePeriodStarted",
+    "GracePeriodEnded",
+})  # not AwardImported: a holder from before the system gets no congratulation
 MAX_DELAY_S = 15 * 60.0
 
 

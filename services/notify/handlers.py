@@ -8,7 +8,7 @@ import asyncpg
 import structlog
 
 from services.notify import domain, repository
-from shared.events import AwardGranted, AwardRevoked, Event
+from shared.events import AwardGranted, AwardImported, AwardRevoked, Event
 
 log = structlog.get_logger(__name__)
 
@@ -21,6 +21,8 @@ async def on_case_events(conn: asyncpg.Connection, events: Sequence[Event]) -> N
                          why="already listed, or the authority holds another current award")
         elif isinstance(e, AwardRevoked):
             await repository.revoke(conn, e.award_number, e.occurred_at, e.reason)
+        elif isinstance(e, AwardImported):
+            await repository.import_holder(conn, e.award_number, e.authority_id, e.awarded_at, e.revoked_at)
         if e.event_type in domain.NOTIFIED_EVENTS:
             await repository.add_notification(conn, e.event_id, e.authority_id, e.event_type, e.model_dump(mode="json"))
     await repository.wake_mailer(conn)

@@ -39,6 +39,9 @@ SUBJECTS = {
     "CaseOpened/revocation": "Digitales Amt: Prüfung des Widerrufs – {name}",
     "AwardGranted": "Herzlichen Glückwunsch: {name} ist Digitales Amt",
     "AwardRejected": "Digitales Amt: Entscheidung zu Ihrer Prüfung – {name}",
+    "GracePeriodStarted": "Digitales Amt: Frist bis {deadline} – {name}",
+    "GracePeriodEnded": "Digitales Amt: Schwelle wieder erreicht – {name}",
+    "CaseClosed": "Digitales Amt: Prüfung des Widerrufs eingestellt – {name}",
     "AwardRevoked": "Digitales Amt: Widerruf der Auszeichnung – {name}",
     "AwardKept": "Digitales Amt: Auszeichnung bleibt bestehen – {name}",
 }
@@ -48,12 +51,17 @@ def _authority(authority_id: str) -> Authority:
     return registry().get(authority_id) or Authority(authority_id, authority_id, "gemeinde", None, "")
 
 
+def _german_date(iso: str | None) -> str:
+    return date.fromisoformat(iso).strftime("%d.%m.%Y") if iso else ""
+
+
 def render(event_type: str, payload: dict[str, Any], settings: Settings) -> tuple[str, str, str]:
     """(subject, text, html) of the email for one event."""
     authority = _authority(payload["authority_id"])
     base = settings.public_base_url.rstrip("/")
     awarded = payload.get("awarded_at")
     day = date.fromisoformat(awarded) if awarded else None
+    deadline = _german_date(payload.get("deadline"))
     context = {
         "event": payload,
         "authority": authority,
@@ -62,9 +70,12 @@ def render(event_type: str, payload: dict[str, Any], settings: Settings) -> tupl
         "verify_url": f"{base}/verify/{payload.get('award_number', '')}",
         "awarded_on": day.strftime("%d.%m.%Y") if day else "",
         "year": day.year if day else "",
+        "deadline_on": deadline,
+        "rereview_on": _german_date(payload.get("rereview_on")),
+        "rereview_days": f"{payload.get('rereview_after_days') or 0:.0f}",
     }
     key = f"{event_type}/revocation" if event_type == "CaseOpened" and payload.get("kind") == "revocation" else event_type
-    subject = domain.header_safe(SUBJECTS[key].format(name=authority.name))
+    subject = domain.header_safe(SUBJECTS[key].format(name=authority.name, deadline=deadline))
     text = TEMPLATES.get_template(f"{event_type}.txt.j2").render(context, subject=subject)
     html = TEMPLATES.get_template(f"{event_type}.html.j2").render(context, subject=subject)
     return subject, text, html

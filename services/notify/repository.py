@@ -26,6 +26,11 @@ INSERT INTO holder (award_number, authority_id, case_id, awarded_at) VALUES ($1,
 ON CONFLICT DO NOTHING
 RETURNING award_number
 """
+_IMPORT = """
+INSERT INTO holder (award_number, authority_id, awarded_at, revoked_at, imported)
+VALUES ($1, $2, $3, $4::date::timestamptz, true)
+ON CONFLICT DO NOTHING
+"""
 _REVOKE = "UPDATE holder SET revoked_at = $2, revoke_reason = $3 WHERE award_number = $1 AND revoked_at IS NULL"
 
 # The oldest due notification that has a contact, locked so that a second sender skips it.
@@ -85,6 +90,13 @@ async def add_notification(conn: asyncpg.Connection, event_id: UUID, authority_i
 async def grant(conn: asyncpg.Connection, award_number: str, authority_id: str, case_id: UUID, awarded_at: date) -> bool:
     """Record a holder; False when nothing was stored (already known, or the authority holds another award)."""
     return await conn.fetchval(_GRANT, award_number, authority_id, case_id, awarded_at) is not None
+
+
+async def import_holder(
+    conn: asyncpg.Connection, award_number: str, authority_id: str, awarded_at: date, revoked_at: date | None
+) -> None:
+    """A holder from before the system, as awards imported it (idempotent)."""
+    await conn.execute(_IMPORT, award_number, authority_id, awarded_at, revoked_at)
 
 
 async def revoke(conn: asyncpg.Connection, award_number: str, at: datetime, reason: str) -> None:

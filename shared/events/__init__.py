@@ -2,10 +2,14 @@
 
 from shared.events.awards import (
     AwardGranted,
+    AwardImported,
     AwardKept,
     AwardRejected,
     AwardRevoked,
+    CaseClosed,
     CaseOpened,
+    GracePeriodEnded,
+    GracePeriodStarted,
 )
 from shared.events.eligibility import ThresholdCrossed, ThresholdLost
 from shared.events.envelope import Event, log_fields, utcnow
@@ -18,6 +22,10 @@ from shared.events.portal import (
 
 __all__ = [
     "AwardGranted",
+    "AwardImported",
+    "CaseClosed",
+    "GracePeriodEnded",
+    "GracePeriodStarted",
     "AwardKept",
     "AwardRejected",
     "AwardRevoked",

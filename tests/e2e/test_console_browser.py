@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from services.awards.app import build as build_awards
+from shared.authorities import registry
 from tests.conftest import eventually
 from tests.support.awards import add_reviewer, crossed
 from tests.support.browser import artifact, browser_page, serve
@@ -19,7 +20,7 @@ async def test_a_reviewer_claims_and_approves_in_the_console(start, settings) ->
         return (await client.get("/v1/cases", headers=headers)).json()["total"] == 1
 
     await eventually(opened)
-    async with serve(client._transport.app) as base, browser_page() as page:  # type: ignore[attr-defined]
+    async with serve(client.app) as base, browser_page() as page:  # type: ignore[attr-defined]
         await page.goto(f"{base}/console")
         await page.get_by_label("Zugangstoken").fill("falsch")
         await page.get_by_role("button", name="Anmelden").click()
@@ -64,13 +65,76 @@ async def test_a_hostile_reason_is_shown_as_text(start, settings) -> None:
     await client.post(f"/v1/cases/{cid}/claim", headers=headers)
     hostile = '<img src=x onerror="document.body.dataset.pwned=1"><script>document.body.dataset.pwned=1</script>'
     await client.post(f"/v1/cases/{cid}/decision", json={"decision": "reject", "reason": hostile}, headers=headers)
-    async with serve(client._transport.app) as base, browser_page() as page:  # type: ignore[attr-defined]
+    async with serve(client.app) as base, browser_page() as page:  # type: ignore[attr-defined]
         await page.goto(f"{base}/console")
         await page.get_by_label("Zugangstoken").fill(headers["Authorization"].removeprefix("Bearer "))
         await page.get_by_role("button", name="Anmelden").click()
         await page.get_by_label("Status").select_option("decided")
-        await page.get_by_role("button", name="Anzeigen").click()
+        await page.get_by_role("button", name="Anzeigen", exact=True).click()
         await page.get_by_role("button", name="Fall Unterfranken öffnen").click()
         await page.get_by_text(hostile).first.wait_for()
         assert await page.evaluate("document.body.dataset.pwned") is None
         assert await page.locator("#history img").count() == 0
+
+
+async def test_a_lead_pages_searches_assigns_releases_and_opens_a_new_review(start, settings) -> None:
+    rt, client = await start("awards", build_awards)
+    lead = await add_reviewer(rt.pool, "Leitung Lang", lead=True)
+    anna = await add_reviewer(rt.pool, "Anna")
+    await add_reviewer(rt.pool, "Ben")
+    keys = [a.key for a in registry() if a.kind == "gemeinde"][:29] + ["09675141"]
+    await produce(settings, "eligibility.thresholds.v1", [(k, crossed(k, count=55).to_json()) for k in keys])
+
+    async def all_open() -> list[dict]:
+        page = (await client.get("/v1/cases", params={"limit": 100}, headers=lead)).json()
+        assert page["total"] == 30
+        return page["items"]
+
+    items = await eventually(all_open)
+    kitzingen = next(c for c in items if c["authority_id"] == "09675141")
+    await client.post(f"/v1/cases/{kitzingen['case_id']}/claim", headers=anna)
+    rejected = next(c for c in items if c["authority_id"] == keys[0])
+    await client.post(f"/v1/cases/{rejected['case_id']}/claim", headers=anna)
+    await client.post(f"/v1/cases/{rejected['case_id']}/decision", json={"decision": "reject", "reason": "zu früh"},
+                      headers=anna)
+    async with serve(client.app) as base, browser_page() as page:  # type: ignore[attr-defined]
+        await page.goto(f"{base}/console")
+        await page.get_by_label("Zugangstoken").fill(lead["Authorization"].removeprefix("Bearer "))
+        await page.get_by_role("button", name="Anmelden").click()
+        await page.get_by_text("Angemeldet: Leitung Lang (Leitung)").wait_for()
+        await page.get_by_label("Status").select_option("")
+        await page.get_by_role("button", name="Anzeigen", exact=True).click()
+        await page.get_by_text("30 Fälle, angezeigt 1–25").wait_for()
+        await page.get_by_role("button", name="Nächste Seite").click()
+        await page.get_by_text("Seite 2 von 2").wait_for()
+        assert await page.locator("#cases tr").count() == 5
+        team = await page.locator("#reviewers").inner_text()
+        assert "Anna" in team and "1" in team
+        await page.screenshot(path=artifact("console-lead-queue.png"), full_page=True)
+
+        await page.get_by_label("Behörde (Name oder Schlüssel)").fill("Stadt Kitzingen")
+        await page.get_by_role("button", name="Anzeigen", exact=True).click()
+        await page.get_by_text("1 Fall", exact=True).wait_for()
+        await page.get_by_role("button", name="Fall Kitzingen öffnen").click()
+        await page.get_by_role("heading", name="Verleihung: Kitzingen").wait_for()
+        assert "noch nicht erfasst" in await page.locator("#evidence-opening").inner_text()
+        await page.get_by_label("Zuweisen an").select_option("Ben")
+        await page.get_by_role("button", name="Zuweisen", exact=True).click()
+        await page.get_by_text("Fall an Ben zugewiesen.").wait_for()
+        assert "in Bearbeitung – Ben" in await page.locator("#case-facts").inner_text()
+        await page.get_by_role("button", name="Fall zurückgeben").click()
+        await page.get_by_text("Fall zurück in der Warteschlange.").wait_for()
+        history = await page.locator("#history").inner_text()
+        assert "zugewiesen" in history and "an Ben" in history and "zurückgegeben" in history
+        await page.screenshot(path=artifact("console-case-handover.png"), full_page=True)
+
+        await page.get_by_role("button", name="Zurück zur Liste").click()
+        await page.get_by_label("Schlüssel der Behörde").fill("09675141")
+        await page.get_by_role("button", name="Prüfung eröffnen").click()
+        await page.get_by_text("Für diese Behörde ist bereits eine Prüfung offen.").wait_for()
+        await page.get_by_label("Schlüssel der Behörde").fill(keys[0])
+        await page.get_by_role("button", name="Prüfung eröffnen").click()
+        await page.get_by_text("Neue Prüfung eröffnet.").wait_for()
+        await page.get_by_role("heading", name=f"Verleihung: {registry().get(keys[0]).name}").wait_for()  # type: ignore[union-attr]
+        await page.screenshot(path=artifact("console-new-review.png"), full_page=True)
+        assert page.errors == []  # type: ignore[attr-defined]

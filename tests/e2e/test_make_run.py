@@ -4,6 +4,7 @@ or doubled although the in-memory broker lost its log in between; Ctrl-C leaves 
 from __future__ import annotations
 
 import asyncio
+import csv
 import email
 import json
 import os
@@ -77,6 +78,11 @@ class MakeRun:
         return code
 
 
+def _current_holders() -> set[str]:
+    rows = list(csv.DictReader((ROOT / "deploy" / "holders.sample.csv").open(encoding="utf-8")))
+    return {r["authority_id"] for r in rows if not r["revoked_at"]}
+
+
 def _sent_so_far(output: bytes) -> int:
     found = PROGRESS.findall(output)
     return int(found[-1][0]) if found else 0
@@ -119,19 +125,22 @@ async def test_make_run_interrupted_mid_demo_then_again_loses_and_doubles_nothin
     second = await MakeRun(env).start()
     try:
         await second.until(lambda out: b"demo finished" in out, timeout=300)
-        expected = sorted(json.loads((tmp_path / "demo_expected.json").read_text())["eligible"])
-        assert 350 <= len(expected) <= 450
+        eligible = sorted(json.loads((tmp_path / "demo_expected.json").read_text())["eligible"])
+        assert 350 <= len(eligible) <= 450
+        holders = _current_holders()
+        assert len(holders) == 30 and holders <= set(eligible)
+        expected = sorted(set(eligible) - holders)  # the imported holders get no award case
         token = (tmp_path / "demo_token").read_text().strip()
         assert token in second.text(), "the console URL carries the demo token"
         async with httpx.AsyncClient(timeout=30) as http:
-            async def eligible() -> bool:
+            async def all_eligible() -> bool:
                 page = (await http.get(f"http://127.0.0.1:{ports['eligibility']}/v1/authorities",
                                        params={"eligible": "true", "limit": 1000})).json()
                 got = sorted(i["authority_id"] for i in page["items"])
-                assert got == expected, (len(got), len(expected))
+                assert got == eligible, (len(got), len(eligible))
                 return True
 
-            await eventually(eligible, timeout=180)
+            await eventually(all_eligible, timeout=180)
 
             async def one_case_each() -> bool:
                 page = (await http.get(f"http://127.0.0.1:{ports['awards']}/v1/cases", params={"limit": 500},
@@ -141,6 +150,8 @@ async def test_make_run_interrupted_mid_demo_then_again_loses_and_doubles_nothin
                 return True
 
             await eventually(one_case_each, timeout=120)
+            listing = (await http.get(f"http://127.0.0.1:{ports['notify']}/v1/listing.json")).json()["items"]
+            assert {i["authority_id"] for i in listing} >= holders, "the imported holders are listed from the start"
 
         async def one_email_each() -> bool:
             opened = _case_opened_mails(tmp_path / "mail")

@@ -29,7 +29,7 @@ async def test_listing_signet_and_verify_pages(start, settings) -> None:
         return len((await client.get("/v1/listing.json")).json()["items"]) == len(holders) - 1
 
     await eventually(listed)
-    async with serve(client._transport.app) as base, browser_page() as page:  # type: ignore[attr-defined]
+    async with serve(client.app) as base, browser_page() as page:  # type: ignore[attr-defined]
         await page.goto(f"{base}/")
         await page.get_by_role("heading", name="Digitales Amt").wait_for()
         rows = page.get_by_role("row")

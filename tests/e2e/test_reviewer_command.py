@@ -27,12 +27,16 @@ async def test_add_list_revoke(settings, start, pool) -> None:
     assert stored != token and token not in stored and len(stored) == 64
 
     _, client = await start("awards", build_awards)
-    assert (await client.get("/v1/me", headers={"Authorization": f"Bearer {token}"})).json() == {"name": "Erika Beispiel"}
+    assert (await client.get("/v1/me", headers={"Authorization": f"Bearer {token}"})).json() == {"name": "Erika Beispiel", "lead": False}
 
     code, _, err = await reviewer(settings, "add", "Erika Beispiel")
     assert code == 1 and "exists already" in err
+    code, out, _ = await reviewer(settings, "add", "Lea Leitung", "--lead")
+    lead_token = out.strip()
+    assert (await client.get("/v1/me", headers={"Authorization": f"Bearer {lead_token}"})).json()["lead"] is True
     code, out, _ = await reviewer(settings, "list")
-    assert code == 0 and out.startswith("Erika Beispiel\tactive")
+    assert code == 0 and out.splitlines()[0].startswith("Erika Beispiel\tactive\treviewer")
+    assert out.splitlines()[1].startswith("Lea Leitung\tactive\tlead")
     code, out, _ = await reviewer(settings, "revoke", "Erika Beispiel")
     assert code == 0
     assert (await client.get("/v1/me", headers={"Authorization": f"Bearer {token}"})).status_code == 401

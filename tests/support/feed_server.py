@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import contextlib
 from collections import Counter
@@ -11,13 +10,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from tests.support.infra import free_port
+from tests.support.serve import served
 
 PATH = "/bereitstelldienst/api/v2/verwaltungsobjekte"
 
@@ -73,13 +72,5 @@ class FeedServer:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[FeedServer]:
         app = Starlette(routes=[Route(PATH, self.page), Route("/token", self.token, methods=["POST"])])
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, lifespan="off"))
-        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign]
-        task = asyncio.create_task(server.serve())
-        while not server.started:
-            await asyncio.sleep(0.02)
-        try:
+        async with served(app, port=self.port):
             yield self
-        finally:
-            server.should_exit = True
-            await task

@@ -5,50 +5,14 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-import pytest
-
-from services.awards.app import build as build_awards
+from services.awards.domain import berlin_day
 from tests.conftest import eventually
-from tests.support.awards import add_reviewer, crossed, lost
-from tests.support.kafka import events_of, produce, read_topic
+from tests.support.awards import add_reviewer, cases_of, crossed, history_of, lost, send
+from tests.support.kafka import events_of, read_topic
 
 THRESHOLDS, CASES = "eligibility.thresholds.v1", "awards.cases.v1"
 KITZINGEN, WUERZBURG = "09675141", "09663000"
-YEAR = datetime.now(UTC).year
-
-
-@pytest.fixture
-async def awards(start):
-    rt, client = await start("awards", build_awards)
-    client.rt = rt
-    return client
-
-
-@pytest.fixture
-async def alice(awards):
-    return await add_reviewer(awards.rt.pool, "alice")
-
-
-@pytest.fixture
-async def bob(awards):
-    return await add_reviewer(awards.rt.pool, "bob")
-
-
-async def send(settings, *events) -> None:
-    await produce(settings, THRESHOLDS, [(e.authority_id, e.to_json()) for e in events])
-
-
-async def cases_of(awards, headers, authority_id: str, n: int = 1) -> list[dict]:
-    async def found() -> list[dict]:
-        page = (await awards.get("/v1/cases", params={"authority_id": authority_id}, headers=headers)).json()
-        assert page["total"] >= n, page
-        return page["items"]
-
-    return await eventually(found)
-
-
-async def history_of(awards, headers, case_id: str) -> list[str]:
-    return [a["action"] for a in (await awards.get(f"/v1/cases/{case_id}", headers=headers)).json()["history"]]
+YEAR = berlin_day(datetime.now(UTC)).year
 
 
 async def test_a_crossing_opens_one_award_case_however_often_it_arrives(awards, alice, settings) -> None:
@@ -93,7 +57,7 @@ async def test_claim_then_approve_grants_a_numbered_award(awards, alice, bob, se
     awarded = sorted((e["authority_id"], e["award_number"], e["reviewer"]) for e in granted if e["event_type"] == "AwardGranted")
     assert awarded == [(WUERZBURG, f"DA-{YEAR}-00002", "bob"), (KITZINGEN, f"DA-{YEAR}-00001", "alice")]
     grant = next(e for e in granted if e["event_type"] == "AwardGranted" and e["authority_id"] == KITZINGEN)
-    assert grant["awarded_at"] == datetime.now(UTC).date().isoformat() and grant["case_id"] == k["case_id"]
+    assert grant["awarded_at"] == berlin_day(datetime.now(UTC)).isoformat() and grant["case_id"] == k["case_id"]
     assert await history_of(awards, alice, k["case_id"]) == ["opened", "claimed", "approve"]
 
 
@@ -131,7 +95,7 @@ async def test_an_award_case_below_the_threshold_cannot_be_approved_until_it_is_
 
     await eventually(marked)
     refused = await awards.post(f"/v1/cases/{case['case_id']}/decision", json={"decision": "approve"}, headers=alice)
-    assert refused.status_code == 409 and "below" in refused.json()["detail"]
+    assert refused.status_code == 409 and "unter ihrer Schwelle" in refused.json()["detail"]
     await send(settings, crossed(KITZINGEN, count=50))
 
     async def back() -> bool:
@@ -142,14 +106,14 @@ async def test_an_award_case_below_the_threshold_cannot_be_approved_until_it_is_
     assert (await awards.get("/v1/cases", headers=alice)).json()["total"] == 1
 
 
-async def test_a_holder_below_the_threshold_gets_a_revocation_case(awards, alice, settings) -> None:
+async def test_a_holder_still_below_at_its_deadline_gets_a_revocation_case(awards, alice, settings) -> None:
     await send(settings, crossed(KITZINGEN))
     [award_case] = await cases_of(awards, alice, KITZINGEN)
     await awards.post(f"/v1/cases/{award_case['case_id']}/claim", headers=alice)
     await awards.post(f"/v1/cases/{award_case['case_id']}/decision", json={"decision": "approve"}, headers=alice)
     await send(settings, crossed(KITZINGEN, count=60))  # a holder gets no second award case
     await send(settings, lost(KITZINGEN, count=48))
-    cases = await cases_of(awards, alice, KITZINGEN, n=2)
+    cases = await cases_of(awards, alice, KITZINGEN, n=2)  # after the grace period (1.5 s here)
     revocation = next(c for c in cases if c["kind"] == "revocation")
     assert revocation["award_number"] == f"DA-{YEAR}-00001" and revocation["count"] == 48
 
@@ -162,9 +126,11 @@ async def test_a_holder_below_the_threshold_gets_a_revocation_case(awards, alice
         f"/v1/cases/{revocation['case_id']}/decision", json={"decision": "revoke", "reason": "nur noch 48"}, headers=alice
     )
     assert revoked.status_code == 200
-    events = events_of(await read_topic(settings, CASES, at_least=4))
-    assert [e["event_type"] for e in events] == ["CaseOpened", "AwardGranted", "CaseOpened", "AwardRevoked"]
-    assert (events[3]["award_number"], events[3]["reason"]) == (f"DA-{YEAR}-00001", "nur noch 48")
+    events = events_of(await read_topic(settings, CASES, at_least=5))
+    assert [e["event_type"] for e in events] == [
+        "CaseOpened", "AwardGranted", "GracePeriodStarted", "CaseOpened", "AwardRevoked"
+    ]
+    assert (events[4]["award_number"], events[4]["reason"]) == (f"DA-{YEAR}-00001", "nur noch 48")
 
     await send(settings, crossed(KITZINGEN, count=50))  # no longer a holder: a new award case
     cases = await cases_of(awards, alice, KITZINGEN, n=3)
@@ -184,8 +150,10 @@ async def test_keep_leaves_the_award_and_a_later_loss_opens_a_new_case(awards, a
     await send(settings, crossed(KITZINGEN), lost(KITZINGEN, count=47))
     cases = await cases_of(awards, alice, KITZINGEN, n=3)
     assert sorted(c["kind"] for c in cases) == ["award", "revocation", "revocation"]
-    events = events_of(await read_topic(settings, CASES, at_least=5))
-    assert [e["event_type"] for e in events] == ["CaseOpened", "AwardGranted", "CaseOpened", "AwardKept", "CaseOpened"]
+    events = events_of(await read_topic(settings, CASES, at_least=7))
+    assert [e["event_type"] for e in events] == [
+        "CaseOpened", "AwardGranted", "GracePeriodStarted", "CaseOpened", "AwardKept", "GracePeriodStarted", "CaseOpened"
+    ]
 
 
 async def test_concurrent_claims_and_decisions_have_exactly_one_winner(awards, settings) -> None:
@@ -211,6 +179,9 @@ async def test_every_reviewer_endpoint_needs_a_valid_token(awards, alice, settin
         ("GET", "/v1/cases", None), ("GET", f"/v1/cases/{case['case_id']}", None), ("GET", "/v1/me", None),
         ("POST", f"/v1/cases/{case['case_id']}/claim", None),
         ("POST", f"/v1/cases/{case['case_id']}/decision", {"decision": "approve"}),
+        ("POST", f"/v1/cases/{case['case_id']}/release", None),
+        ("POST", f"/v1/cases/{case['case_id']}/assign", {"reviewer": "alice"}),
+        ("POST", f"/v1/authorities/{KITZINGEN}/cases", None), ("GET", "/v1/reviewers", None),
     ]
     bad_headers = [{}, {"Authorization": "Bearer nope"}, {"Authorization": alice["Authorization"].replace("Bearer", "Basic")}]
     for method, path, body in calls:
@@ -218,9 +189,9 @@ async def test_every_reviewer_endpoint_needs_a_valid_token(awards, alice, settin
             r = await awards.request(method, path, json=body, headers=headers)
             assert r.status_code == 401, (method, path, headers, r.status_code)
             assert r.headers["www-authenticate"] == "Bearer"
-    from services.awards import repository
+    from services.awards import handlers
 
-    assert await repository.revoke_reviewer(awards.rt.pool, "alice")
+    assert await handlers.revoke_reviewer(awards.rt.pool, "alice") == []
     assert (await awards.get("/v1/cases", headers=alice)).status_code == 401
     assert (await awards.get("/healthz")).status_code == 200
     assert (await awards.get("/console")).status_code == 200

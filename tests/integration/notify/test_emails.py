@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
 from services.notify import repository
 from services.notify.app import build as build_notify
-from shared.events import AwardGranted, AwardKept, AwardRejected, AwardRevoked, CaseOpened
-from tests.conftest import eventually
+from shared.events import (
+    AwardGranted,
+    AwardKept,
+    AwardRejected,
+    AwardRevoked,
+    CaseClosed,
+    CaseOpened,
+    GracePeriodEnded,
+    GracePeriodStarted,
+)
+from tests.conftest import ADMIN, eventually
 from tests.support.infra import free_port
 from tests.support.kafka import produce
 from tests.support.smtp import body, smtp_server
@@ -44,7 +53,7 @@ async def contacts(notify, *pairs: tuple[str, str]) -> None:
 
 
 async def sent_items(notify) -> list:  # noqa: ANN001
-    return (await notify.get("/v1/notifications", params={"status": "sent"})).json()["items"]
+    return (await notify.get("/v1/notifications", params={"status": "sent"}, headers=ADMIN)).json()["items"]
 
 
 async def send(settings, *events) -> None:
@@ -60,7 +69,12 @@ def case_events(authority_id: str) -> list:
         CaseOpened(**common, case_id=rev, kind="revocation", count=48),
         AwardKept(**common, case_id=rev, award_number="DA-2026-00001", reviewer="bob"),
         AwardRevoked(**common, case_id=rev, award_number="DA-2026-00001", reason="Nur noch 48 Verfahren", reviewer="bob"),
-        AwardRejected(**common, case_id=case, reason="Verknüpfungen fehlerhaft", reviewer="alice"),
+        AwardRejected(**common, case_id=case, reason="Verknüpfungen fehlerhaft", reviewer="alice",
+                      rereview_on=date(2027, 2, 24), rereview_after_days=90, threshold=50),
+        GracePeriodStarted(**common, award_number="DA-2026-00001", deadline=date(2027, 1, 25),
+                           deadline_at=datetime(2027, 1, 25, 9, 0, tzinfo=UTC), count=47, threshold=50),
+        GracePeriodEnded(**common, award_number="DA-2026-00001", deadline=date(2027, 1, 25), count=50, threshold=50),
+        CaseClosed(**common, case_id=rev, kind="revocation", count=51, reason="Schwelle wieder erreicht"),
     ]
 
 
@@ -71,7 +85,7 @@ async def test_every_kind_of_email_in_german_with_text_and_html(notify, smtp, se
     await send(settings, *events)
 
     async def all_sent() -> bool:
-        return len(sink.messages) == 6
+        return len(sink.messages) == 9
 
     await eventually(all_sent)
     by_id = {m["Message-ID"]: m for m in sink.messages}
@@ -84,6 +98,9 @@ async def test_every_kind_of_email_in_german_with_text_and_html(notify, smtp, se
         "Digitales Amt: Auszeichnung bleibt bestehen – Kitzingen",
         "Digitales Amt: Widerruf der Auszeichnung – Kitzingen",
         "Digitales Amt: Entscheidung zu Ihrer Prüfung – Kitzingen",
+        "Digitales Amt: Frist bis 25.01.2027 – Kitzingen",
+        "Digitales Amt: Schwelle wieder erreicht – Kitzingen",
+        "Digitales Amt: Prüfung des Widerrufs eingestellt – Kitzingen",
     ]
     for m in sink.messages:
         assert m["To"] == KT_MAIL and m["From"] == "digitales-amt@stmd.example"
@@ -95,7 +112,13 @@ async def test_every_kind_of_email_in_german_with_text_and_html(notify, smtp, se
     assert '<a href="https://digitales-amt.example/verify/DA-2026-00001">' in text
     assert "Plakette" in text and "https://digitales-amt.example/" in text
     assert "Nur noch 48 Verfahren" in body(by_id[f"<{events[4].event_id}@stmd.example>"], "html")
-    assert "Verknüpfungen fehlerhaft" in body(by_id[f"<{events[5].event_id}@stmd.example>"], "plain")
+    rejected = body(by_id[f"<{events[5].event_id}@stmd.example>"], "plain")
+    assert "Verknüpfungen fehlerhaft" in rejected
+    assert "bis zum 24.02.2027 ununterbrochen mindestens 50 Online-Verfahren" in rejected
+    grace = body(by_id[f"<{events[6].event_id}@stmd.example>"], "plain")
+    assert "nur noch 47 Online-Verfahren" in grace and "es fehlen 3" in grace and "bis zum 25.01.2027" in grace
+    assert "Sinkt die Anzahl vor dem 25.01.2027" in body(by_id[f"<{events[7].event_id}@stmd.example>"], "plain")
+    assert "bleibt bestehen" in body(by_id[f"<{events[8].event_id}@stmd.example>"], "html")
 
 
 async def test_without_a_contact_the_email_waits_then_goes_out(notify, smtp, settings) -> None:
@@ -103,7 +126,7 @@ async def test_without_a_contact_the_email_waits_then_goes_out(notify, smtp, set
     await send(settings, case_events(WUERZBURG)[0])
 
     async def pending() -> list:
-        page = (await notify.get("/v1/notifications", params={"status": "pending"})).json()
+        page = (await notify.get("/v1/notifications", params={"status": "pending"}, headers=ADMIN)).json()
         return page["items"]
 
     [waiting] = await eventually(pending)
@@ -134,7 +157,7 @@ async def test_a_5xx_answer_marks_the_email_failed_with_the_answer(notify, smtp,
     await send(settings, case_events(KITZINGEN)[0])
 
     async def failed() -> list:
-        return (await notify.get("/v1/notifications", params={"status": "failed"})).json()["items"]
+        return (await notify.get("/v1/notifications", params={"status": "failed"}, headers=ADMIN)).json()["items"]
 
     [n] = await eventually(failed)
     assert n["attempts"] == 1 and "550" in n["last_error"] and "Mailbox unknown" in n["last_error"]
@@ -184,7 +207,7 @@ async def test_smtp_down_then_back_delivers_every_email_once(start, settings) ->
     await send(settings, *events)
 
     async def retrying() -> bool:
-        items = (await client.get("/v1/notifications", params={"status": "pending"})).json()["items"]
+        items = (await client.get("/v1/notifications", params={"status": "pending"}, headers=ADMIN)).json()["items"]
         return len(items) == 2 and all(n["attempts"] >= 1 and "Connect" in (n["last_error"] or "") for n in items)
 
     await eventually(retrying)
@@ -219,6 +242,20 @@ async def test_a_notification_that_cannot_be_composed_fails_and_the_ones_behind_
         return [m["Message-ID"] for m in sink.messages] == [f"<{good.event_id}@stmd.example>"]
 
     await eventually(good_one_sent)
-    failed = (await notify.get("/v1/notifications", params={"status": "failed"})).json()["items"]
+    failed = (await notify.get("/v1/notifications", params={"status": "failed"}, headers=ADMIN)).json()["items"]
     assert [n["event_id"] for n in failed] == [str(broken)]
     assert failed[0]["last_error"].startswith("cannot compose the email: UndefinedError")
+
+
+async def test_the_notifications_with_addresses_are_for_operators_only(start, settings) -> None:
+    _, open_to_all = await start("notify", build_notify, settings.model_copy(update={"admin_token": None}))
+    disabled = await open_to_all.get("/v1/notifications")
+    assert disabled.status_code == 503 and disabled.json()["detail"].startswith("admin endpoints disabled")
+    _, notify = await start("notify", build_notify)
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": ADMIN["Authorization"] + "x"},
+                    {"Authorization": ADMIN["Authorization"].replace("Bearer", "Basic")}):
+        refused = await notify.get("/v1/notifications", headers=headers)
+        assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer", headers
+    assert (await notify.get("/v1/notifications", headers=ADMIN)).status_code == 200
+    for public in ("/", "/v1/listing.json", "/healthz", "/readyz"):
+        assert (await notify.get(public)).status_code == 200, public
