@@ -61,9 +61,8 @@ async def migrate(url: str, schema: str, migrations_dir: Path) -> None:
     dsn = _with_query(url, search_path=schema)
     if "sslmode" not in dict(parse_qsl(urlsplit(url).query)):
         dsn = _with_query(dsn, sslmode="disable")
-    proc = await asyncio.create_subprocess_exec(
+    proc = await asyncio.create_subprocess_exec(  # the URL (with any password) in its environment, not in `ps`
         _dbmate_bin(),
-        "--url", dsn,
         "--migrations-dir", str(SHARED_MIGRATIONS),
         "--migrations-dir", str(migrations_dir),
         "--migrations-table", "schema_migrations",
@@ -72,11 +71,14 @@ async def migrate(url: str, schema: str, migrations_dir: Path) -> None:
         "migrate",
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, "DATABASE_URL": ""},
+        env={**os.environ, "DATABASE_URL": dsn},
     )
     out, _ = await proc.communicate()
     if proc.returncode != 0:
-        raise MigrationError(f"dbmate failed for schema {schema}: {out.decode(errors='replace').strip()}")
+        text = out.decode(errors="replace").strip()
+        if password := urlsplit(url).password:
+            text = text.replace(password, "***")
+        raise MigrationError(f"dbmate failed for schema {schema}: {text}")
 
 
 async def create_pool(url: str, schema: str, *, min_size: int = 1, max_size: int = 10) -> asyncpg.Pool:

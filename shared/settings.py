@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -23,6 +25,9 @@ class Settings(BaseSettings):
     notify_port: int = 8004
 
     feed_secret: SecretStr | None = Field(None, description="HMAC key for portal feeds; unset refuses every feed")
+    admin_token: SecretStr | None = Field(
+        None, description="Bearer token for operator endpoints; unset, they answer 503"
+    )
     pvog_url: str | None = None
     pvog_poll_seconds: float = 300
     pvog_token_url: str | None = Field(None, description="OAuth2 token endpoint (client credentials) of the PVOG feed")
@@ -31,6 +36,16 @@ class Settings(BaseSettings):
 
     threshold_default: int = Field(50, ge=1)
     threshold_bezirk: int = Field(30, ge=1)
+    rereview_after_days: float = Field(
+        90, gt=0, description="a rejected authority still eligible this long after the rejection gets a new case"
+    )
+    revocation_grace_days: float = Field(
+        60, gt=0, description="grace period of a holder below its threshold before a revocation case opens"
+    )
+    eligibility_url: str = Field(
+        "http://127.0.0.1:8002", description="eligibility's API, where awards reads the counted procedures of a case"
+    )
+    timer_poll_s: float = Field(5.0, gt=0, description="how often awards looks for timers that have run out")
 
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
@@ -75,6 +90,13 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool | None = Field(None, description="JSON logs; default: JSON unless stderr is a TTY")
 
+    def secrets(self) -> list[str]:
+        """Every configured secret, for the logs to leave out."""
+        found = [v.get_secret_value() for v in (self.feed_secret, self.admin_token, self.smtp_password,
+                                                self.pvog_client_secret) if v is not None]
+        password = urlsplit(self.database_url).password
+        return [s for s in [*found, password] if s]
+
     def port_of(self, service: str) -> int:
         return getattr(self, f"{service}_port")
 
@@ -91,6 +113,7 @@ class Settings(BaseSettings):
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 MIN_SECRET_LENGTH = 16
+KNOWN_PLACEHOLDERS = ("change-me", "changeme", "example", "secret-here")
 
 
 def unsafe(settings: Settings, service: str) -> list[str]:
@@ -102,6 +125,12 @@ def unsafe(settings: Settings, service: str) -> list[str]:
         problems.append(f"FEED_SECRET is not set while binding to {settings.bind_host}")
     if service == "ingest" and secret and len(secret) < MIN_SECRET_LENGTH and exposed:
         problems.append(f"FEED_SECRET is shorter than {MIN_SECRET_LENGTH} characters while binding to {settings.bind_host}")
+    admin = settings.admin_token.get_secret_value() if settings.admin_token else ""
+    if admin and len(admin) < MIN_SECRET_LENGTH and exposed:
+        problems.append(f"ADMIN_TOKEN is shorter than {MIN_SECRET_LENGTH} characters while binding to {settings.bind_host}")
+    for name, value in (("FEED_SECRET", secret), ("ADMIN_TOKEN", admin)):
+        if exposed and value and any(word in value.lower() for word in KNOWN_PLACEHOLDERS):
+            problems.append(f"{name} is a placeholder from an example file; set a random value")
     if service == "notify" and settings.smtp_password and not settings.smtp_starttls and settings.smtp_host not in LOOPBACK:
         problems.append(f"SMTP_PASSWORD would be sent in clear text to {settings.smtp_host}; set SMTP_STARTTLS=true")
     return problems

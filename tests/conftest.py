@@ -34,6 +34,8 @@ MIGRATIONS = {
     "notify": NOTIFY_MIGRATIONS,
 }
 FEED_SECRET = "test-feed-secret"
+ADMIN_TOKEN = "test-admin-token-0123456789"
+ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
 def pytest_report_header() -> list[str]:
@@ -86,11 +88,11 @@ async def database_url(pg_server_url: str, template_db: str) -> str:
 @pytest.fixture
 def settings(kafka_url: str, database_url: str) -> Settings:
     run = uuid.uuid4().hex[:8]
-    configure_logging("tests", "INFO", json=True)
-    return Settings(
+    settings = Settings(
         kafka_bootstrap_servers=kafka_url,
         database_url=database_url,
         feed_secret=FEED_SECRET,
+        admin_token=ADMIN_TOKEN,
         kafka_topic_prefix=f"t{run}.",
         kafka_group_prefix=f"t{run}.",
         kafka_partitions=3,
@@ -101,6 +103,8 @@ def settings(kafka_url: str, database_url: str) -> Settings:
         startup_retries=2,
         startup_retry_delay_s=0.2,
     )
+    configure_logging("tests", "INFO", json=True, secrets=settings.secrets())  # as run_service does
+    return settings
 
 
 Started = tuple[Any, httpx.AsyncClient]
@@ -118,6 +122,7 @@ async def start(settings: Settings) -> AsyncIterator[Callable[..., Awaitable[Sta
         client = await stack.enter_async_context(
             httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{service}")
         )
+        client.app = app  # type: ignore[attr-defined] - for tests that serve it on a real port
         return rt, client
 
     async with stack:

@@ -38,7 +38,7 @@ def main(argv: list[str]) -> int:
         parser.add_argument("--url", help="first page URL of the Bereitstelldienst feed (default: PVOG_URL)")
         args = parser.parse_args(argv[1:])
         settings = Settings()
-        configure_logging(SERVICE, settings.log_level, settings.log_json)
+        configure_logging(SERVICE, settings.log_level, settings.log_json, settings.secrets())
         url = args.url or settings.pvog_url
         if not url:
             print("ingest: pvog-sync needs --url or PVOG_URL", file=sys.stderr)

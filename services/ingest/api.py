@@ -5,12 +5,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import time
 import uuid
 from typing import Any
 
 import asyncpg
+import structlog
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from prometheus_client import Counter
 from pydantic import SecretStr, ValidationError
 
 from services.ingest import feeds
@@ -21,6 +24,8 @@ from services.ingest.schemas import (
     RawChangesIn,
     SnapshotIn,
     field_errors,
+    future_error,
+    latest_allowed,
     parse_body,
     parse_changes,
     parse_procedures,
@@ -28,6 +33,7 @@ from services.ingest.schemas import (
 from shared.authorities import Registry
 
 SIGNATURE_HEADER = "X-Portal-Signature"
+log = structlog.get_logger(__name__)
 
 
 class FeedRefused(Exception):
@@ -47,8 +53,33 @@ def _unprocessable(errors: list[dict[str, Any]]) -> FeedRefused:
     return FeedRefused(422, {"errors": errors})
 
 
+REFUSED = Counter("ingest_feed_refusals_total", "feed requests refused, by status", ["status"])
+
+
+class RefusalLog:
+    """Refusals are counted always and logged at most once per interval and status, with how many there were:
+    a flood of bad signatures must not become a flood of log lines."""
+
+    def __init__(self, every_s: float = 60.0) -> None:
+        self.every_s = every_s
+        self.last: dict[int, float] = {}
+        self.since: dict[int, int] = {}
+
+    def note(self, status: int, detail: str) -> None:
+        REFUSED.labels(str(status)).inc()
+        self.since[status] = self.since.get(status, 0) + 1
+        now = time.monotonic()
+        if now - self.last.get(status, float("-inf")) >= self.every_s:
+            log.warning("feed_refused", status=status, detail=detail[:200], refused_since_last_line=self.since[status])
+            self.last[status], self.since[status] = now, 0
+
+
+REFUSALS = RefusalLog()
+
+
 async def on_feed_refused(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, FeedRefused)
+    REFUSALS.note(exc.status, str(exc.body.get("detail") or exc.body.get("errors", ""))[:200])
     return JSONResponse(exc.body, status_code=exc.status)
 
 
@@ -163,6 +194,11 @@ def feed_router(pool: asyncpg.Pool, registry: Registry, secret: SecretStr | None
             snapshot = SnapshotIn.model_validate(data)
         except ValidationError as exc:
             raise _unprocessable(field_errors(exc, None)) from exc
+        if snapshot.authority_id != authority_id:
+            raise _unprocessable([{"index": None, "field": "authority_id",
+                                   "message": f"the body is for {snapshot.authority_id!r}, the path for {authority_id!r}"}])
+        if errors := future_error("as_of", snapshot.as_of, None, latest_allowed()):
+            raise _unprocessable(errors)
         if len(snapshot.procedures) > MAX_CHANGES:
             raise _refuse(413, f"over {MAX_CHANGES} procedures in one snapshot")
         procedures, errors = parse_procedures(snapshot.procedures)

@@ -34,6 +34,7 @@ T = TypeVar("T")
 PAGES = Counter("pvog_pages_total", "PVOG pages applied")
 TIES_SKIPPED = Counter("pvog_ties_skipped_total", "Zustaendigkeiten that are no link", ["reason"])
 ERRORS = Counter("pvog_errors_total", "PVOG syncs that stopped on an error, by reason", ["reason"])
+MAX_PAGE_BYTES = 2 * xzufi.MAX_DOCUMENT_BYTES  # the JSON envelope around at most one document
 
 
 class PvogError(Exception):
@@ -147,7 +148,7 @@ async def fetch(client: httpx.AsyncClient, url: str, *, attempts: int = 5, backo
             reraise=True,
         ):
             with attempt:
-                response = await client.get(url, headers={"Accept": "application/json"})
+                response, content = await _get_bounded(client, url)
                 if response.status_code >= 500:
                     raise _Retryable(f"HTTP {response.status_code}")
     except (_Retryable, httpx.TransportError) as exc:
@@ -155,7 +156,7 @@ async def fetch(client: httpx.AsyncClient, url: str, *, attempts: int = 5, backo
     if response.status_code != 200:
         raise PvogError(f"cannot read {url}: HTTP {response.status_code}", "http")
     try:
-        body = response.json()
+        body = json.loads(content)
         xml = body.get("xzufiObjekte")
     except (ValueError, AttributeError) as exc:
         raise PvogError(f"cannot read {url}: not a Bereitstelldienst page ({exc})", "page") from exc
@@ -167,6 +168,20 @@ async def fetch(client: httpx.AsyncClient, url: str, *, attempts: int = 5, backo
 def _last_of_each(items: list[T], key: Callable[[T], Hashable]) -> list[T]:
     """A page may repeat an object; the last occurrence is its state (and one upsert may touch a row only once)."""
     return list({key(i): i for i in items}.values())
+
+
+async def _get_bounded(client: httpx.AsyncClient, url: str) -> tuple[httpx.Response, bytes]:
+    """A page, read only up to MAX_PAGE_BYTES: a page over it is refused without holding it in memory."""
+    async with client.stream("GET", url, headers={"Accept": "application/json"}) as response:
+        declared = response.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > MAX_PAGE_BYTES:
+            raise PvogError(f"cannot read {url}: a page of {declared} bytes is over {MAX_PAGE_BYTES}", "page_size")
+        content = bytearray()
+        async for chunk in response.aiter_bytes():
+            content += chunk
+            if len(content) > MAX_PAGE_BYTES:
+                raise PvogError(f"cannot read {url}: the page is over {MAX_PAGE_BYTES} bytes", "page_size")
+    return response, bytes(content)
 
 
 def _tie_rows(doc: xzufi.Document) -> tuple[list[tuple[str, ...]], list[tuple[str, str]]]:

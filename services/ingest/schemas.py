@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -13,6 +14,7 @@ from shared.events.portal import NUL_PATTERN, Text
 
 MAX_CHANGES = 5_000
 MAX_BODY_BYTES = 5 * 1024 * 1024
+MAX_AHEAD = timedelta(minutes=5)  # clocks differ; a change dated further ahead is refused
 
 
 class _ChangeBase(BaseModel):
@@ -50,8 +52,10 @@ class RawChangesIn(BaseModel):
 
 
 class SnapshotIn(BaseModel):
-    """`PUT /v1/portal/authorities/{authority_id}/procedures`"""
+    """`PUT /v1/portal/authorities/{authority_id}/procedures`: the body names its authority, so that a signed
+    snapshot cannot be replayed against another one."""
 
+    authority_id: Text = Field(min_length=1, max_length=20, description="must equal the authority in the path")
     as_of: AwareDatetime
     procedures: list[dict[str, Any]]
 
@@ -71,24 +75,46 @@ def field_errors(exc: ValidationError, index: int | None, tags: tuple[str, ...] 
     return out
 
 
-def parse_body(body: bytes, registry: Registry) -> tuple[list[Change], list[dict[str, Any]]] | None:
+def parse_body(
+    body: bytes, registry: Registry, now: datetime | None = None
+) -> tuple[list[Change], list[dict[str, Any]]] | None:
     """The whole batch when it is valid JSON of valid changes; None when it needs the item-by-item path."""
     try:
         parsed = ChangesIn.model_validate_json(body).changes
     except ValidationError:
         return None
-    errors = [e for i, c in enumerate(parsed) for e in _authority_error(c.authority_id, i, registry)]
+    latest = latest_allowed(now)
+    errors = [e for i, c in enumerate(parsed) for e in _checks(c, i, registry, latest)]
     return ([] if errors else [to_change(c) for c in parsed]), errors
+
+
+def latest_allowed(now: datetime | None = None) -> datetime:
+    """A change dated after this is refused: it would win over every real change for good."""
+    return (now or datetime.now(UTC)) + MAX_AHEAD
+
+
+def future_error(field: str, at: datetime, index: int | None, latest: datetime) -> list[dict[str, Any]]:
+    if at <= latest:
+        return []
+    return [{"index": index, "field": field,
+             "message": f"{at.isoformat()} is more than {MAX_AHEAD.seconds // 60} minutes after the server's clock"}]
+
+
+def _checks(c: LinkedChange | UnlinkedChange, index: int, registry: Registry, latest: datetime) -> list[dict[str, Any]]:
+    return _authority_error(c.authority_id, index, registry) + future_error("occurred_at", c.occurred_at, index, latest)
 
 
 def to_change(c: LinkedChange | UnlinkedChange) -> Change:
     return Change(c.change_id, c.occurred_at, c.action, c.authority_id, c.procedure.model_dump(mode="json"))
 
 
-def parse_changes(raw: list[Any], registry: Registry) -> tuple[list[Change], list[dict[str, Any]]]:
+def parse_changes(
+    raw: list[Any], registry: Registry, now: datetime | None = None
+) -> tuple[list[Change], list[dict[str, Any]]]:
     """Every change validated; the errors name each invalid change's index and field."""
     changes: list[Change] = []
     errors: list[dict[str, Any]] = []
+    latest = latest_allowed(now)
     for i, item in enumerate(raw):
         try:
             parsed = _change.validate_python(item)
@@ -97,7 +123,7 @@ def parse_changes(raw: list[Any], registry: Registry) -> tuple[list[Change], lis
             if isinstance(item, dict) and isinstance(item.get("authority_id"), str):
                 errors += _authority_error(item["authority_id"], i, registry)
             continue
-        if err := _authority_error(parsed.authority_id, i, registry):
+        if err := _checks(parsed, i, registry, latest):
             errors += err
             continue
         changes.append(to_change(parsed))

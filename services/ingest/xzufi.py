@@ -136,12 +136,25 @@ def _ties(el: etree._Element) -> list[Zustaendigkeit]:
     return ties
 
 
+MAX_DOCUMENT_BYTES = 32 * 1024 * 1024  # a page of the Bereitstelldienst is a few MiB
+
+
 def parse(xml: bytes) -> Document:
-    """All objects of one XZuFi document; unknown object kinds are skipped, unreadable XML is an error."""
+    """All objects of one XZuFi document; unknown object kinds are skipped, unreadable XML is an error.
+
+    Hostile input is refused before it costs much: a document over 32 MiB, any DOCTYPE (XZuFi has none; it is where
+    external entities and entity bombs live), nesting beyond libxml2's default depth. Entities are never resolved,
+    nothing is fetched from the network.
+    """
+    if len(xml) > MAX_DOCUMENT_BYTES:
+        raise XZuFiError(f"document of {len(xml)} bytes is over the limit of {MAX_DOCUMENT_BYTES}")
+    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False, load_dtd=False, dtd_validation=False)
     try:
-        root = etree.fromstring(xml, parser=etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False))
+        root = etree.fromstring(xml, parser=parser)
     except etree.XMLSyntaxError as exc:
         raise XZuFiError(f"not well-formed XML: {exc}") from exc
+    if root.getroottree().docinfo.doctype:
+        raise XZuFiError("a DOCTYPE is not allowed in an XZuFi document")
     doc = Document([], [], [], [])
     for op in root:
         kind = _local(op)

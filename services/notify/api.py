@@ -7,10 +7,11 @@ from typing import Annotated, Literal
 from uuid import UUID
 
 import asyncpg
-from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, SecretStr
 
 from services.notify import repository
+from shared.http import admin_only
 
 
 class NotificationView(BaseModel):
@@ -32,8 +33,11 @@ class NotificationPage(BaseModel):
     total: int
 
 
-def notifications_router(pool: asyncpg.Pool) -> APIRouter:
-    router = APIRouter(tags=["notifications"])
+def notifications_router(pool: asyncpg.Pool, admin_token: SecretStr | None) -> APIRouter:
+    """Operators only (contacts' addresses, the mail server's answers): `Authorization: Bearer <ADMIN_TOKEN>`."""
+    router = APIRouter(tags=["notifications (operators)"], dependencies=[Depends(admin_only(admin_token))],
+                       responses={401: {"description": "no or bad admin token"},
+                                  503: {"description": "ADMIN_TOKEN not configured"}})
 
     @router.get("/v1/notifications", response_model=NotificationPage)
     async def notifications(

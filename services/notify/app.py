@@ -27,6 +27,6 @@ def build(rt: Runtime) -> FastAPI:
     rt.background["mailer"] = lambda beat: run_mailer(rt.pool, rt.settings, rt.connect, beat)
     app = new_app(SERVICE, "Emails to authorities, the public listing, the signet and its verification.")
     app.include_router(public_router(rt.pool, registry(), rt.settings))
-    app.include_router(notifications_router(rt.pool))
+    app.include_router(notifications_router(rt.pool, rt.settings.admin_token))
     app.include_router(ops_router(SERVICE, rt.pool, rt.broker, rt.health))
     return app

@@ -17,6 +17,9 @@ from tests.support.processes import ROOT, env_for
         ("ingest", {"bind_host": "0.0.0.0", "feed_secret": None}, "FEED_SECRET is not set"),
         ("ingest", {"bind_host": "0.0.0.0", "feed_secret": "short"}, "shorter than 16"),
         ("notify", {"smtp_host": "mail.example.invalid", "smtp_password": "pw"}, "clear text"),
+        ("ingest", {"bind_host": "0.0.0.0", "feed_secret": "change-me-local-only"}, "placeholder"),
+        ("notify", {"bind_host": "0.0.0.0", "admin_token": "short"}, "ADMIN_TOKEN is shorter than 16"),
+        ("notify", {"bind_host": "0.0.0.0", "admin_token": "CHANGE-ME-CHANGE-ME"}, "placeholder"),
     ],
 )
 def test_unsafe_configurations_are_named(service: str, overrides: dict, problem: str) -> None:
@@ -39,3 +42,16 @@ def test_ingest_refuses_to_listen_publicly_without_a_feed_secret(settings) -> No
     assert done.stderr.strip().splitlines()[-1] == (
         "ingest: refusing to start: FEED_SECRET is not set while binding to 0.0.0.0"
     )
+
+
+def test_compose_starts_only_with_secrets_from_an_env_file_and_only_on_loopback() -> None:
+    import yaml
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    env = compose["x-service"]["environment"]
+    for name in ("FEED_SECRET", "ADMIN_TOKEN"):
+        assert env[name].startswith(f"${{{name}:?"), f"{name} must be required, not defaulted"
+    published = [p for s in compose["services"].values() for p in s.get("ports", [])]
+    assert published and all(p.startswith("127.0.0.1:") for p in published), published
+    example = (ROOT / ".env.example").read_text()
+    assert "FEED_SECRET=\n" in example and "ADMIN_TOKEN=\n" in example

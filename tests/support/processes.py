@@ -26,6 +26,7 @@ def env_for(settings: Settings, **extra: str) -> dict[str, str]:
             "KAFKA_BOOTSTRAP_SERVERS": settings.kafka_bootstrap_servers,
             "DATABASE_URL": settings.database_url,
             "FEED_SECRET": settings.feed_secret.get_secret_value() if settings.feed_secret else "",
+            "ADMIN_TOKEN": settings.admin_token.get_secret_value() if settings.admin_token else "",
             "KAFKA_TOPIC_PREFIX": settings.kafka_topic_prefix,
             "KAFKA_GROUP_PREFIX": settings.kafka_group_prefix,
             "KAFKA_PARTITIONS": str(settings.kafka_partitions),

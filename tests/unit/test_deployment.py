@@ -18,7 +18,7 @@ def test_compose_runs_every_service_on_its_port_with_every_topic() -> None:
     for name in SERVICES:
         assert services[name]["command"] == ["python", "-m", f"services.{name}"]
         port = defaults.port_of(name)
-        assert services[name]["ports"] == [f"{port}:{port}"]
+        assert services[name]["ports"] == [f"127.0.0.1:{port}:{port}"]
         assert services[name]["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
     assert services["topics"]["command"] == ["python", "-m", "deploy.topics"]
     assert services["topics"]["environment"]["KAFKA_REPLICATION_FACTOR"] == "1"

@@ -181,3 +181,18 @@ async def test_the_poller_outlives_a_bad_feed_and_reads_it_once_mended(start, po
             with contextlib.suppress(asyncio.CancelledError):
                 await task
     assert len(beats) >= 3, "each failed and each good round reports the poller alive"
+
+
+async def test_the_token_never_goes_to_another_origin(start) -> None:
+    rt, _ = await start("ingest", build_ingest)
+    elsewhere = FeedServer(PAGES)
+    async with elsewhere.running():
+        other = f"http://127.0.0.1:{elsewhere.port}/bereitstelldienst/api/v2/verwaltungsobjekte?index=1"
+        feed = FeedServer(PAGES, require_token=True, overrides={0: {"naechsteAnfrageUrl": other}})
+        async with feed.running():
+            token_url = f"http://127.0.0.1:{feed.port}/token"
+            async with pvog.new_client(token_url=token_url, client_id="ingest-client", client_secret="client-secret") as c:
+                with pytest.raises(pvog.PvogError, match="not to the feed's origin"):
+                    await pvog.sync(rt.pool, c, feed.first_url, backoff=0.01)
+    assert dict(feed.served) == {0: 1} and feed.tokens_issued == 1
+    assert not elsewhere.served, "nothing, and no token, was sent to the other origin"

@@ -10,8 +10,8 @@ IPHOFEN_VG = "096755616"
 LINKS = "portal.procedure-links.v1"
 
 
-def snapshot(minute: int, *procs: dict) -> dict:
-    return {"as_of": at(minute), "procedures": list(procs)}
+def snapshot(minute: int, *procs: dict, authority_id: str = IPHOFEN_VG) -> dict:
+    return {"authority_id": authority_id, "as_of": at(minute), "procedures": list(procs)}
 
 
 async def put(client, body: dict, authority_id: str = IPHOFEN_VG):
@@ -54,14 +54,44 @@ async def test_a_snapshot_older_than_a_change_does_not_undo_it(ingest, pool) -> 
 
 
 async def test_invalid_snapshots_are_refused_and_store_nothing(ingest, pool) -> None:
-    unknown = await put(ingest, snapshot(5, procedure("a")), authority_id="09999999")
+    unknown = await put(ingest, snapshot(5, procedure("a"), authority_id="09999999"), authority_id="09999999")
     assert unknown.status_code == 422
     assert unknown.json()["errors"][0]["field"] == "authority_id"
     bad = await put(ingest, snapshot(5, procedure("a"), {"id": "b", "name": "B"}))
     assert bad.status_code == 422
     assert {(e["index"], e["field"]) for e in bad.json()["errors"]} == {(1, "procedures.scope"), (1, "procedures.kind")}
-    no_time = await put(ingest, {"procedures": []})
+    no_time = await put(ingest, {"authority_id": IPHOFEN_VG, "procedures": []})
     assert no_time.status_code == 422 and no_time.json()["errors"][0]["field"] == "as_of"
     unsigned = await ingest.put(f"/v1/portal/authorities/{IPHOFEN_VG}/procedures", json=snapshot(5))
     assert unsigned.status_code == 401
     assert await pool.fetchval("SELECT count(*) FROM ingest.portal_change") == 0
+
+
+async def test_a_signed_snapshot_cannot_be_replayed_against_another_authority(ingest, pool) -> None:
+    await ingest.post("/v1/portal/changes", **signed({"changes": [change("09675141", "kept", minute=1)]}))
+    body = snapshot(5)  # Iphofen's signed (empty) snapshot, captured and sent to Kitzingen's path
+    replayed = await put(ingest, body, authority_id="09675141")
+    assert replayed.status_code == 422
+    assert replayed.json()["errors"] == [
+        {"index": None, "field": "authority_id", "message": "the body is for '096755616', the path for '09675141'"}
+    ]
+    missing = await put(ingest, {"as_of": at(5), "procedures": []}, authority_id="09675141")
+    assert missing.status_code == 422 and missing.json()["errors"][0]["field"] == "authority_id"
+    assert await pool.fetchval("SELECT linked FROM ingest.link_state WHERE procedure_id = 'kept'") is True
+    assert await pool.fetchval("SELECT count(*) FROM ingest.outbox") == 1
+
+
+async def test_a_snapshot_or_change_dated_in_the_future_is_refused(ingest, pool) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    soon = (datetime.now(UTC) + timedelta(minutes=4)).isoformat()
+    later = (datetime.now(UTC) + timedelta(minutes=6)).isoformat()
+    ahead = await put(ingest, {**snapshot(5, procedure("a")), "as_of": later})
+    assert ahead.status_code == 422 and ahead.json()["errors"][0]["field"] == "as_of"
+    assert "more than 5 minutes after the server's clock" in ahead.json()["errors"][0]["message"]
+    changes = [{**change(IPHOFEN_VG, "a"), "occurred_at": soon}, {**change(IPHOFEN_VG, "b"), "occurred_at": later}]
+    refused = await ingest.post("/v1/portal/changes", **signed({"changes": changes}))
+    assert refused.status_code == 422
+    assert [(e["index"], e["field"]) for e in refused.json()["errors"]] == [(1, "occurred_at")]
+    assert await pool.fetchval("SELECT count(*) FROM ingest.portal_change") == 0
+    assert (await put(ingest, {**snapshot(5, procedure("a")), "as_of": soon})).status_code == 200
