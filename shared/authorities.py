@@ -46,6 +46,16 @@ class Authority:
         """The name as the authority writes it, with its kind: "Landkreis Kitzingen", "Stadt Kitzingen"."""
         return display_name(self.name, self.kind)
 
+    @property
+    def nominative(self) -> str:
+        """With its article, as the subject of a sentence: "der Landkreis Kitzingen", "die Stadt Kitzingen"."""
+        return f"{ARTICLES[self.kind][0]} {self.display_name}"
+
+    @property
+    def accusative(self) -> str:
+        """After "für": "den Landkreis Kitzingen", "die Stadt Kitzingen"."""
+        return f"{ARTICLES[self.kind][1]} {self.display_name}"
+
 
 # How each kind writes its own name. A kreisfreie Stadt calls itself "Stadt Würzburg"; the reference data does not
 # tell a Große Kreisstadt from another Stadt (GV100AD's suffixes were folded into `kind`), so both are "Stadt".
@@ -57,6 +67,18 @@ NAME_PREFIXES: dict[str, str] = {
     "landkreis": "Landkreis",
     "verwaltungsgemeinschaft": "Verwaltungsgemeinschaft",
     "bezirk": "Bezirk",
+}
+
+
+# (nominative, accusative): Landkreis, Markt and Bezirk are masculine; Stadt, Gemeinde, Verwaltungsgemeinschaft feminine.
+ARTICLES: dict[str, tuple[str, str]] = {
+    "gemeinde": ("die", "die"),
+    "markt": ("der", "den"),
+    "stadt": ("die", "die"),
+    "kreisfreie_stadt": ("die", "die"),
+    "landkreis": ("der", "den"),
+    "verwaltungsgemeinschaft": ("die", "die"),
+    "bezirk": ("der", "den"),
 }
 
 

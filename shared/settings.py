@@ -46,6 +46,9 @@ class Settings(BaseSettings):
         "http://127.0.0.1:8002", description="eligibility's API, where awards reads the counted procedures of a case"
     )
     timer_poll_s: float = Field(5.0, gt=0, description="how often awards looks for timers that have run out")
+    notify_url: str = Field(
+        "http://127.0.0.1:8004", description="notify's API, where awards reads and updates plaque requests (ADMIN_TOKEN)"
+    )
 
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025
@@ -53,6 +56,11 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     smtp_starttls: bool = False
     mail_from: str = "digitales-amt@stmd.example"
+    mail_signature: str = Field(
+        "Ihr Team „Digitales Amt“\nBayerisches Staatsministerium für Digitales\nOskar-von-Miller-Ring 35\n80333 München",
+        description="the sender block of every email (lines separated by newlines)",
+    )
+    mail_reply_to: str | None = Field(None, description="Reply-To of every email")
     public_base_url: str = "http://127.0.0.1:8004"
     mail_retry_base_s: float = Field(2.0, gt=0, description="first retry delay of a failed email (doubles each time)")
     mail_max_attempts: int = Field(8, ge=1)

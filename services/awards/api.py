@@ -26,6 +26,7 @@ class CaseView(BaseModel):
     case_id: UUID
     authority_id: str
     authority_name: str
+    authority_display_name: str = Field(description="addition: the name with its kind, e.g. `Landkreis Kitzingen`")
     authority_kind: str = Field(description="addition")
     district: str | None = Field(description="addition: Landkreis")
     region: str | None = Field(description="addition: Regierungsbezirk")
@@ -98,6 +99,7 @@ def view(row: asyncpg.Record | dict[str, Any], registry: Registry) -> CaseView:
     a = registry.get(row["authority_id"])
     return CaseView(
         authority_name=a.name if a else row["authority_id"],
+        authority_display_name=a.display_name if a else row["authority_id"],
         authority_kind=a.kind if a else "unbekannt",
         district=a.district if a else None,
         region=a.region if a else None,

@@ -5,8 +5,6 @@ const DECISION = { approve: "genehmigt", reject: "abgelehnt", revoke: "widerrufe
 const ACTION = { opened: "eröffnet", claimed: "übernommen", released: "zurückgegeben", assigned: "zugewiesen",
   closed: "eingestellt", approve: "genehmigt", reject: "abgelehnt", revoke: "widerrufen", keep: "beibehalten",
   count_below_threshold: "Anzahl unter Schwelle", count_back_at_threshold: "Anzahl wieder an der Schwelle" };
-const AUTHORITY_KIND = { gemeinde: "Gemeinde", markt: "Markt", stadt: "Stadt", kreisfreie_stadt: "Kreisfreie Stadt",
-  landkreis: "Landkreis", verwaltungsgemeinschaft: "Verwaltungsgemeinschaft", bezirk: "Bezirk" };
 const PAGE = 25;
 const $ = (id) => document.getElementById(id);
 const when = (iso) => iso ? new Date(iso).toLocaleString("de-DE", { timeZone: "Europe/Berlin" }) : "–";
@@ -28,7 +26,7 @@ function say(text, kind) {
 function token() { return sessionStorage.getItem("reviewer-token"); }
 function me() { return { name: sessionStorage.getItem("reviewer-name"), lead: sessionStorage.getItem("reviewer-lead") === "1" }; }
 function show(...ids) {
-  for (const id of ["login", "queue", "new-review", "team", "case"]) $(id).classList.toggle("hidden", !ids.includes(id));
+  for (const id of ["login", "queue", "new-review", "plaques", "team", "case"]) $(id).classList.toggle("hidden", !ids.includes(id));
 }
 
 async function api(path, options) {
@@ -54,8 +52,8 @@ function logout(message) {
 
 function authorityCell(c) {
   const cell = el("td");
-  cell.appendChild(el("strong", c.authority_name));
-  cell.appendChild(el("div", (AUTHORITY_KIND[c.authority_kind] || c.authority_kind) + " · " + c.authority_id));
+  cell.appendChild(el("strong", c.authority_display_name));
+  cell.appendChild(el("div", c.authority_id));
   return cell;
 }
 
@@ -76,7 +74,7 @@ async function loadQueue() {
     const status = el("td"); status.appendChild(el("span", STATUS[c.status], { class: "badge " + c.status }));
     if (c.claimed_by) status.appendChild(el("div", c.claimed_by));
     tr.appendChild(status);
-    const open = el("button", "Öffnen", { type: "button", "aria-label": "Fall " + c.authority_name + " öffnen" });
+    const open = el("button", "Öffnen", { type: "button", "aria-label": "Fall " + c.authority_display_name + " öffnen" });
     open.addEventListener("click", () => showCase(c.case_id).catch((e) => say(e.message, "error")));
     const cell = el("td"); cell.appendChild(open); tr.appendChild(cell);
     return tr;
@@ -88,6 +86,38 @@ async function loadQueue() {
   $("page").textContent = page.total > PAGE ? "Seite " + (offset / PAGE + 1) + " von " + Math.ceil(page.total / PAGE) : "";
   $("prev").disabled = offset === 0;
   $("next").disabled = offset + PAGE >= page.total;
+}
+
+async function loadPlaques() {
+  let open;
+  try { open = await api("/v1/plaques"); }
+  catch (e) { $("plaques-total").textContent = e.message; $("plaque-rows").replaceChildren(); return; }
+  $("plaques-total").textContent = open.length === 1 ? "1 Plakette wartet auf den Versand" : open.length + " Plaketten warten auf den Versand";
+  $("plaque-rows").replaceChildren(...open.map((p) => {
+    const tr = el("tr");
+    const name = el("td"); name.appendChild(el("strong", p.authority_name)); name.appendChild(el("div", p.award_number)); tr.appendChild(name);
+    const address = el("td"); p.address_lines.forEach((line) => address.appendChild(el("div", line))); tr.appendChild(address);
+    const contact = el("td"); [p.contact_name, p.contact_email, p.contact_phone].filter(Boolean).forEach((v) => contact.appendChild(el("div", v))); tr.appendChild(contact);
+    tr.appendChild(el("td", day(p.requested_at)));
+    const cell = el("td");
+    const form = el("form", null, { class: "row" });
+    const id = "shipped-" + p.award_number;
+    const wrap = el("div");
+    wrap.appendChild(el("label", "Versandt am", { for: id }));
+    const input = el("input", null, { id, type: "date", required: "", value: new Date().toLocaleDateString("sv-SE", { timeZone: "Europe/Berlin" }) });
+    wrap.appendChild(input); form.appendChild(wrap);
+    form.appendChild(el("button", "Als versandt markieren", { type: "submit", "aria-label": "Plakette " + p.authority_name + " als versandt markieren" }));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        await api("/v1/plaques/" + encodeURIComponent(p.award_number) + "/shipped", { method: "POST", body: JSON.stringify({ shipped_on: input.value }) });
+        say("Plakette für " + p.authority_name + " als versandt vermerkt; die Behörde erhält eine E-Mail.", "info");
+        await loadPlaques();
+      } catch (e) { say(e.message, "error"); }
+    });
+    cell.appendChild(form); tr.appendChild(cell);
+    return tr;
+  }));
 }
 
 async function loadTeam() {
@@ -223,8 +253,8 @@ function showEvidence(c) {
 
 async function showCase(caseId) {
   const c = await api("/v1/cases/" + caseId);
-  $("case-title").textContent = KIND[c.kind] + ": " + c.authority_name;
-  const facts = [["Behörde", c.authority_name + " (" + (AUTHORITY_KIND[c.authority_kind] || c.authority_kind) + ", " + c.authority_id + ")"],
+  $("case-title").textContent = KIND[c.kind] + ": " + c.authority_display_name;
+  const facts = [["Behörde", c.authority_display_name + " (Schlüssel " + c.authority_id + ")"],
     ["Landkreis", c.district || "–"], ["Regierungsbezirk", c.region || "–"],
     ["Anzahl bei Eröffnung", c.count], ["Aktuelle Anzahl", (c.current_count ?? "–") + (c.threshold ? " (Schwelle " + c.threshold + ")" : "")],
     ["Status", STATUS[c.status] + (c.claimed_by ? " – " + c.claimed_by : "")], ["Eröffnet", when(c.opened_at)]];
@@ -252,9 +282,10 @@ async function enter() {
 }
 
 async function backToQueue() {
-  show("queue", "new-review", ...(me().lead ? ["team"] : []));
+  show("queue", "new-review", "plaques", ...(me().lead ? ["team"] : []));
   await loadQueue();
   await loadTeam();
+  await loadPlaques();
 }
 
 $("login-form").addEventListener("submit", async (event) => {

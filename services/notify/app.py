@@ -9,7 +9,8 @@ from fastapi import FastAPI
 from services.notify.api import notifications_router
 from services.notify.handlers import on_case_events
 from services.notify.mail import run_mailer
-from services.notify.web import public_router
+from services.notify.plaque import plaque_router, plaques_admin_router
+from services.notify.web import install_error_pages, public_router
 from shared.authorities import registry
 from shared.consumer import BatchConsumer
 from shared.http import new_app, ops_router
@@ -25,8 +26,11 @@ def build(rt: Runtime) -> FastAPI:
         "one email per case event; keeps the public listing"
     )
     rt.background["mailer"] = lambda beat: run_mailer(rt.pool, rt.settings, rt.connect, beat)
-    app = new_app(SERVICE, "Emails to authorities, the public listing, the signet and its verification.")
+    app = new_app(SERVICE, "Emails to authorities, the public listing, the signet and its verification, plaques.")
+    install_error_pages(app)
     app.include_router(public_router(rt.pool, registry(), rt.settings))
+    app.include_router(plaque_router(rt.pool, registry()))
+    app.include_router(plaques_admin_router(rt.pool, registry(), rt.settings.admin_token))
     app.include_router(notifications_router(rt.pool, rt.settings.admin_token))
     app.include_router(ops_router(SERVICE, rt.pool, rt.broker, rt.health))
     return app

@@ -18,6 +18,11 @@ if "invalid" in email_validator.SPECIAL_USE_DOMAIN_NAMES:
     email_validator.SPECIAL_USE_DOMAIN_NAMES.remove("invalid")
 
 
+def normalized_address(text: str) -> str:
+    """The address in its normal form; raises EmailNotValidError (reserved example.invalid names are allowed)."""
+    return validate_email(text, check_deliverability=False).normalized
+
+
 def parse_contacts(text: str, registry: Registry) -> tuple[list[tuple[str, str]], list[str]]:
     """(contacts, errors); the file is taken whole or not at all, so any error means nothing is imported."""
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
@@ -36,7 +41,7 @@ def parse_contacts(text: str, registry: Registry) -> tuple[list[tuple[str, str]]
             errors.append(f"line {line}: unknown authority key {authority_id!r}")
             continue
         try:
-            email = validate_email(email, check_deliverability=False).normalized
+            email = normalized_address(email)
         except EmailNotValidError as exc:
             errors.append(f"line {line}: invalid email address {email!r}: {exc}")
             continue

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import html
 import random
 from dataclasses import dataclass
 from datetime import timedelta
 from uuid import UUID
+from zoneinfo import ZoneInfo
 
 NOTIFIED_EVENTS = frozenset({
     "CaseOpened", "AwardGranted", "AwardRejected", "AwardRevoked", "AwardKept", "CaseClosed", "GracePeriodStarted",
     "GracePeriodEnded",
-})  # not AwardImported: a holder from before the system gets no congratulation
+})  # and PlaqueShipped, notify's own  # not AwardImported: a holder from before the system gets no congratulation
 MAX_DELAY_S = 15 * 60.0
+BERLIN = ZoneInfo("Europe/Berlin")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,3 +47,10 @@ def message_id(event_id: UUID, mail_from: str) -> str:
 def header_safe(text: str) -> str:
     """No line breaks in header values, whatever a name contains."""
     return " ".join(text.split())
+
+
+def signet_snippet(base: str, authority_id: str, verify_url: str, name: str) -> str:
+    """The HTML an authority copies onto its own site: the signet, linking to the page that confirms it."""
+    alt = html.escape(f"Signet „Digitales Amt“ – {name}", quote=True)
+    return (f'<a href="{html.escape(verify_url, quote=True)}"><img src="{html.escape(base, quote=True)}/signet/'
+            f'{html.escape(authority_id, quote=True)}.svg" alt="{alt}" width="240"></a>')

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import asyncpg
 import structlog
 
-from services.notify import domain, repository
+from services.notify import domain, plaque, repository
 from shared.events import AwardGranted, AwardImported, AwardRevoked, Event
 
 log = structlog.get_logger(__name__)
@@ -23,7 +23,12 @@ async def on_case_events(conn: asyncpg.Connection, events: Sequence[Event]) -> N
             await repository.revoke(conn, e.award_number, e.occurred_at, e.reason)
         elif isinstance(e, AwardImported):
             await repository.import_holder(conn, e.award_number, e.authority_id, e.awarded_at, e.revoked_at)
+        payload = e.model_dump(mode="json")
+        if isinstance(e, AwardGranted):  # the congratulation carries the holder's personal link to the plaque form
+            token, token_hash = plaque.new_token()
+            await repository.add_plaque(conn, e.award_number, e.authority_id, token_hash)
+            payload["plaque_token"] = token
         if e.event_type in domain.NOTIFIED_EVENTS:
-            await repository.add_notification(conn, e.event_id, e.authority_id, e.event_type, e.model_dump(mode="json"))
+            await repository.add_notification(conn, e.event_id, e.authority_id, e.event_type, payload)
     await repository.wake_mailer(conn)
     log.info("case_events_applied", events=len(events))

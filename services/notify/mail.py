@@ -35,20 +35,26 @@ TEMPLATES = Environment(
 )
 
 SUBJECTS = {
-    "CaseOpened": "Digitales Amt: Prüfung eröffnet – {name}",
-    "CaseOpened/revocation": "Digitales Amt: Prüfung des Widerrufs – {name}",
-    "AwardGranted": "Herzlichen Glückwunsch: {name} ist Digitales Amt",
-    "AwardRejected": "Digitales Amt: Entscheidung zu Ihrer Prüfung – {name}",
-    "GracePeriodStarted": "Digitales Amt: Frist bis {deadline} – {name}",
-    "GracePeriodEnded": "Digitales Amt: Schwelle wieder erreicht – {name}",
-    "CaseClosed": "Digitales Amt: Prüfung des Widerrufs eingestellt – {name}",
-    "AwardRevoked": "Digitales Amt: Widerruf der Auszeichnung – {name}",
-    "AwardKept": "Digitales Amt: Auszeichnung bleibt bestehen – {name}",
+    "CaseOpened": "„Digitales Amt“: Prüfung eröffnet – {name}",
+    "CaseOpened/revocation": "„Digitales Amt“: Prüfung des Widerrufs – {name}",
+    "AwardGranted": "Herzlichen Glückwunsch: {name} ist „Digitales Amt“",
+    "AwardRejected": "„Digitales Amt“: Auszeichnung derzeit nicht verliehen – {name}",
+    "GracePeriodStarted": "„Digitales Amt“: Frist bis {deadline} – {name}",
+    "GracePeriodEnded": "„Digitales Amt“: Schwelle wieder erreicht – {name}",
+    "CaseClosed": "„Digitales Amt“: Prüfung des Widerrufs eingestellt – {name}",
+    "AwardRevoked": "„Digitales Amt“: Auszeichnung widerrufen – {name}",
+    "AwardKept": "„Digitales Amt“: Auszeichnung bleibt bestehen – {name}",
+    "PlaqueShipped": "„Digitales Amt“: Ihre Plakette ist unterwegs – {name}",
 }
 
 
 def _authority(authority_id: str) -> Authority:
     return registry().get(authority_id) or Authority(authority_id, authority_id, "gemeinde", None, "")
+
+
+def signature_lines(settings: Settings) -> list[str]:
+    """The sender block: MAIL_SIGNATURE, lines separated by a newline (or a literal \\n in an environment file)."""
+    return [line.strip() for line in settings.mail_signature.replace("\\n", "\n").splitlines() if line.strip()]
 
 
 def _german_date(iso: str | None) -> str:
@@ -62,20 +68,26 @@ def render(event_type: str, payload: dict[str, Any], settings: Settings) -> tupl
     awarded = payload.get("awarded_at")
     day = date.fromisoformat(awarded) if awarded else None
     deadline = _german_date(payload.get("deadline"))
+    verify_url = f"{base}/verify/{payload.get('award_number', '')}"
     context = {
         "event": payload,
         "authority": authority,
+        "signature": signature_lines(settings),
         "listing_url": f"{base}/",
         "signet_url": f"{base}/signet/{authority.key}.svg",
-        "verify_url": f"{base}/verify/{payload.get('award_number', '')}",
+        "signet_png_url": f"{base}/signet/{authority.key}.png",
+        "verify_url": verify_url,
+        "snippet": domain.signet_snippet(base, authority.key, verify_url, authority.display_name),
+        "plaque_url": f"{base}/plakette/{payload['plaque_token']}" if payload.get("plaque_token") else "",
         "awarded_on": day.strftime("%d.%m.%Y") if day else "",
         "year": day.year if day else "",
         "deadline_on": deadline,
         "rereview_on": _german_date(payload.get("rereview_on")),
         "rereview_days": f"{payload.get('rereview_after_days') or 0:.0f}",
+        "shipped_on": _german_date(payload.get("shipped_on")),
     }
     key = f"{event_type}/revocation" if event_type == "CaseOpened" and payload.get("kind") == "revocation" else event_type
-    subject = domain.header_safe(SUBJECTS[key].format(name=authority.name, deadline=deadline))
+    subject = domain.header_safe(SUBJECTS[key].format(name=authority.display_name, deadline=deadline))
     text = TEMPLATES.get_template(f"{event_type}.txt.j2").render(context, subject=subject)
     html = TEMPLATES.get_template(f"{event_type}.html.j2").render(context, subject=subject)
     return subject, text, html
@@ -86,6 +98,8 @@ def compose(event_id: UUID, event_type: str, payload: dict[str, Any], to: str, s
     msg = EmailMessage()
     msg["From"] = settings.mail_from
     msg["To"] = to
+    if settings.mail_reply_to:
+        msg["Reply-To"] = settings.mail_reply_to
     msg["Subject"] = subject
     msg["Date"] = email.utils.formatdate(localtime=False)
     msg["Message-ID"] = domain.message_id(event_id, settings.mail_from)

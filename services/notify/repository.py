@@ -149,3 +149,63 @@ async def holder_of(conn: Conn, authority_id: str) -> asyncpg.Record | None:
 
 async def award(conn: Conn, award_number: str) -> asyncpg.Record | None:
     return await conn.fetchrow(_AWARD, award_number)
+
+
+# --- plaques ---------------------------------------------------------------------------------------------------
+
+_ADD_PLAQUE = """
+INSERT INTO plaque_request (award_number, authority_id, token_hash) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING
+"""
+_PLAQUE_COLUMNS = """
+p.award_number, p.authority_id, p.requested_at, p.updated_at, p.recipient, p.street, p.postal_code, p.city,
+p.contact_name, p.contact_email, p.contact_phone, p.shipped_on, p.shipped_by, h.revoked_at
+"""
+_PLAQUE_BY_TOKEN = f"""
+SELECT {_PLAQUE_COLUMNS} FROM plaque_request p JOIN holder h USING (award_number) WHERE p.token_hash = $1
+"""
+_PLAQUE_FOR_UPDATE = f"""
+SELECT {_PLAQUE_COLUMNS} FROM plaque_request p JOIN holder h USING (award_number) WHERE p.award_number = $1
+FOR UPDATE OF p
+"""
+_SAVE_PLAQUE = """
+UPDATE plaque_request SET recipient = $2, street = $3, postal_code = $4, city = $5, contact_name = $6,
+    contact_email = $7, contact_phone = $8, requested_at = coalesce(requested_at, now()), updated_at = now()
+WHERE award_number = $1 AND shipped_on IS NULL
+RETURNING award_number
+"""
+_PLAQUES = f"""
+SELECT {_PLAQUE_COLUMNS} FROM plaque_request p JOIN holder h USING (award_number)
+WHERE p.requested_at IS NOT NULL AND ($1::boolean IS NULL OR (p.shipped_on IS NOT NULL) = $1)
+ORDER BY p.requested_at
+"""
+_SHIPPED = """
+UPDATE plaque_request SET shipped_on = $2, shipped_by = $3, updated_at = now()
+WHERE award_number = $1 AND requested_at IS NOT NULL AND shipped_on IS NULL
+RETURNING award_number
+"""
+
+
+async def add_plaque(conn: asyncpg.Connection, award_number: str, authority_id: str, token_hash: str) -> None:
+    await conn.execute(_ADD_PLAQUE, award_number, authority_id, token_hash)
+
+
+async def plaque_by_token(conn: Conn, token_hash: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(_PLAQUE_BY_TOKEN, token_hash)
+
+
+async def plaque_for_update(conn: asyncpg.Connection, award_number: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(_PLAQUE_FOR_UPDATE, award_number)
+
+
+async def save_plaque(conn: Conn, award_number: str, fields: dict[str, str | None]) -> bool:
+    """Store the form; False once the plaque is shipped (then nothing changes)."""
+    names = ("recipient", "street", "postal_code", "city", "contact_name", "contact_email", "contact_phone")
+    return await conn.fetchval(_SAVE_PLAQUE, award_number, *(fields[n] for n in names)) is not None
+
+
+async def plaques(conn: Conn, *, shipped: bool | None) -> list[asyncpg.Record]:
+    return await conn.fetch(_PLAQUES, shipped)
+
+
+async def mark_shipped(conn: asyncpg.Connection, award_number: str, on: date, by: str) -> bool:
+    return await conn.fetchval(_SHIPPED, award_number, on, by) is not None

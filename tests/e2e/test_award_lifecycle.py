@@ -148,14 +148,14 @@ async def test_every_life_of_an_award_through_real_processes(settings, tmp_path)
 
         kitzingen = await life.mails(KITZINGEN, 6)
         assert [s.split(" – ")[0] for s in kitzingen] == [
-            "Digitales Amt: Prüfung eröffnet", "Digitales Amt: Entscheidung zu Ihrer Prüfung",
-            "Digitales Amt: Prüfung eröffnet", "Herzlichen Glückwunsch: Kitzingen ist Digitales Amt",
-            "Digitales Amt: Frist bis " + kitzingen[4].split("Frist bis ")[1].split(" – ")[0],
-            "Digitales Amt: Schwelle wieder erreicht",
+            "„Digitales Amt“: Prüfung eröffnet", "„Digitales Amt“: Auszeichnung derzeit nicht verliehen",
+            "„Digitales Amt“: Prüfung eröffnet", "Herzlichen Glückwunsch: Stadt Kitzingen ist „Digitales Amt“",
+            "„Digitales Amt“: Frist bis " + kitzingen[4].split("Frist bis ")[1].split(" – ")[0],
+            "„Digitales Amt“: Schwelle wieder erreicht",
         ]
         wuerzburg = await life.mails(WUERZBURG, 7)
         assert "Prüfung des Widerrufs eingestellt" in wuerzburg[-1]
-        rejection = next(m for m in life.sink.to(f"{KITZINGEN}@example.invalid") if "Entscheidung" in m["Subject"])
+        rejection = next(m for m in life.sink.to(f"{KITZINGEN}@example.invalid") if "nicht verliehen" in m["Subject"])
         assert "ununterbrochen mindestens 50 Online-Verfahren" in body(rejection, "plain")
         assert len(life.subjects(KITZINGEN)) == 6, "the flapping sent nothing more (Würzburg's steps took 10 s since)"
 

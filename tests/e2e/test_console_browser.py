@@ -34,8 +34,8 @@ async def test_a_reviewer_claims_and_approves_in_the_console(start, settings) ->
         assert "53 / 50" in await row.inner_text()
         await page.screenshot(path=artifact("console-queue.png"), full_page=True)
 
-        await row.get_by_role("button", name="Fall Kitzingen öffnen").click()
-        await page.get_by_role("heading", name="Verleihung: Kitzingen").wait_for()
+        await row.get_by_role("button", name="Fall Stadt Kitzingen öffnen").click()
+        await page.get_by_role("heading", name="Verleihung: Stadt Kitzingen").wait_for()
         await page.get_by_role("button", name="Fall übernehmen").click()
         await page.get_by_text("Fall übernommen.").wait_for()
         await page.get_by_label("Genehmigen").check()
@@ -71,7 +71,7 @@ async def test_a_hostile_reason_is_shown_as_text(start, settings) -> None:
         await page.get_by_role("button", name="Anmelden").click()
         await page.get_by_label("Status").select_option("decided")
         await page.get_by_role("button", name="Anzeigen", exact=True).click()
-        await page.get_by_role("button", name="Fall Unterfranken öffnen").click()
+        await page.get_by_role("button", name="Fall Bezirk Unterfranken öffnen").click()
         await page.get_by_text(hostile).first.wait_for()
         assert await page.evaluate("document.body.dataset.pwned") is None
         assert await page.locator("#history img").count() == 0
@@ -115,8 +115,8 @@ async def test_a_lead_pages_searches_assigns_releases_and_opens_a_new_review(sta
         await page.get_by_label("Behörde (Name oder Schlüssel)").fill("Stadt Kitzingen")
         await page.get_by_role("button", name="Anzeigen", exact=True).click()
         await page.get_by_text("1 Fall", exact=True).wait_for()
-        await page.get_by_role("button", name="Fall Kitzingen öffnen").click()
-        await page.get_by_role("heading", name="Verleihung: Kitzingen").wait_for()
+        await page.get_by_role("button", name="Fall Stadt Kitzingen öffnen").click()
+        await page.get_by_role("heading", name="Verleihung: Stadt Kitzingen").wait_for()
         assert "noch nicht erfasst" in await page.locator("#evidence-opening").inner_text()
         await page.get_by_label("Zuweisen an").select_option("Ben")
         await page.get_by_role("button", name="Zuweisen", exact=True).click()
@@ -135,6 +135,6 @@ async def test_a_lead_pages_searches_assigns_releases_and_opens_a_new_review(sta
         await page.get_by_label("Schlüssel der Behörde").fill(keys[0])
         await page.get_by_role("button", name="Prüfung eröffnen").click()
         await page.get_by_text("Neue Prüfung eröffnet.").wait_for()
-        await page.get_by_role("heading", name=f"Verleihung: {registry().get(keys[0]).name}").wait_for()  # type: ignore[union-attr]
+        await page.get_by_role("heading", name=f"Verleihung: {registry().get(keys[0]).display_name}").wait_for()  # type: ignore[union-attr]
         await page.screenshot(path=artifact("console-new-review.png"), full_page=True)
         assert page.errors == []  # type: ignore[attr-defined]

@@ -60,7 +60,8 @@ async def test_from_portal_changes_to_award_email_and_listing(start, settings) -
 
         await eventually(two_emails, timeout=60)
         subjects = sorted(m["Subject"] for m in sink.to(MAIL))
-        assert subjects == ["Digitales Amt: Prüfung eröffnet – Iphofen", "Herzlichen Glückwunsch: Iphofen ist Digitales Amt"]
+        assert subjects == ["Herzlichen Glückwunsch: Verwaltungsgemeinschaft Iphofen ist „Digitales Amt“",
+                            "„Digitales Amt“: Prüfung eröffnet – Verwaltungsgemeinschaft Iphofen"]
         congratulation = next(m for m in sink.messages if "Glückwunsch" in m["Subject"])
         assert number in body(congratulation, "plain")
         assert (await notify.get(f"/signet/{IPHOFEN}.svg")).status_code == 200

@@ -41,13 +41,13 @@ async def test_listing_signet_and_verify_pages(start, settings) -> None:
         await page.get_by_role("button", name="Filtern").click()
         await page.wait_for_url("**region=Oberbayern**")
         names = await page.locator("tbody tr td:first-child").all_inner_texts()
-        assert sorted(names) == ["München", "Oberbayern"]
+        assert sorted(names) == ["Bezirk Oberbayern", "Stadt München"]
 
         await page.goto(f"{base}/signet/09675141.svg")
         await page.screenshot(path=artifact("signet.png"))
         await page.goto(f"{base}/verify/DA-2026-00001")
         await page.get_by_text("Gültig", exact=True).wait_for()
-        signet = page.get_by_role("img", name="Signet Digitales Amt Kitzingen")
+        signet = page.get_by_role("img", name="Signet „Digitales Amt“ – Stadt Kitzingen")
         assert await signet.evaluate("img => img.naturalWidth") > 0
         await page.screenshot(path=artifact("verify-current.png"), full_page=True)
         await page.goto(f"{base}/verify/DA-2026-00002")

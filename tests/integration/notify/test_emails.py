@@ -92,15 +92,15 @@ async def test_every_kind_of_email_in_german_with_text_and_html(notify, smtp, se
     assert set(by_id) == {f"<{e.event_id}@stmd.example>" for e in events}
     subjects = [by_id[f"<{e.event_id}@stmd.example>"]["Subject"] for e in events]
     assert subjects == [
-        "Digitales Amt: Prüfung eröffnet – Kitzingen",
-        "Herzlichen Glückwunsch: Kitzingen ist Digitales Amt",
-        "Digitales Amt: Prüfung des Widerrufs – Kitzingen",
-        "Digitales Amt: Auszeichnung bleibt bestehen – Kitzingen",
-        "Digitales Amt: Widerruf der Auszeichnung – Kitzingen",
-        "Digitales Amt: Entscheidung zu Ihrer Prüfung – Kitzingen",
-        "Digitales Amt: Frist bis 25.01.2027 – Kitzingen",
-        "Digitales Amt: Schwelle wieder erreicht – Kitzingen",
-        "Digitales Amt: Prüfung des Widerrufs eingestellt – Kitzingen",
+        "„Digitales Amt“: Prüfung eröffnet – Stadt Kitzingen",
+        "Herzlichen Glückwunsch: Stadt Kitzingen ist „Digitales Amt“",
+        "„Digitales Amt“: Prüfung des Widerrufs – Stadt Kitzingen",
+        "„Digitales Amt“: Auszeichnung bleibt bestehen – Stadt Kitzingen",
+        "„Digitales Amt“: Auszeichnung widerrufen – Stadt Kitzingen",
+        "„Digitales Amt“: Auszeichnung derzeit nicht verliehen – Stadt Kitzingen",
+        "„Digitales Amt“: Frist bis 25.01.2027 – Stadt Kitzingen",
+        "„Digitales Amt“: Schwelle wieder erreicht – Stadt Kitzingen",
+        "„Digitales Amt“: Prüfung des Widerrufs eingestellt – Stadt Kitzingen",
     ]
     for m in sink.messages:
         assert m["To"] == KT_MAIL and m["From"] == "digitales-amt@stmd.example"
@@ -110,7 +110,7 @@ async def test_every_kind_of_email_in_german_with_text_and_html(notify, smtp, se
     assert "DA-2026-00001" in text and "26.11.2026" in text
     assert "https://digitales-amt.example/signet/09675141.svg" in text
     assert '<a href="https://digitales-amt.example/verify/DA-2026-00001">' in text
-    assert "Plakette" in text and "https://digitales-amt.example/" in text
+    assert "Plakette" in text and "https://digitales-amt.example/plakette/" in text
     assert "Nur noch 48 Verfahren" in body(by_id[f"<{events[4].event_id}@stmd.example>"], "html")
     rejected = body(by_id[f"<{events[5].event_id}@stmd.example>"], "plain")
     assert "Verknüpfungen fehlerhaft" in rejected

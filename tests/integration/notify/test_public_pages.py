@@ -45,10 +45,10 @@ async def notify(start, settings):
 async def test_listing_json_has_current_holders_newest_first(notify) -> None:
     items = (await notify.get("/v1/listing.json")).json()["items"]
     assert items == [
-        {"authority_id": BEZIRK, "name": "Unterfranken", "kind": "bezirk", "district": None, "region": "Unterfranken",
-         "award_number": "DA-2026-00003", "awarded_at": "2026-04-01"},
-        {"authority_id": KITZINGEN, "name": "Kitzingen", "kind": "stadt", "district": "Kitzingen", "region": "Unterfranken",
-         "award_number": "DA-2026-00001", "awarded_at": "2026-03-01"},
+        {"authority_id": BEZIRK, "name": "Unterfranken", "display_name": "Bezirk Unterfranken", "kind": "bezirk",
+         "district": None, "region": "Unterfranken", "award_number": "DA-2026-00003", "awarded_at": "2026-04-01"},
+        {"authority_id": KITZINGEN, "name": "Kitzingen", "display_name": "Stadt Kitzingen", "kind": "stadt",
+         "district": "Kitzingen", "region": "Unterfranken", "award_number": "DA-2026-00001", "awarded_at": "2026-03-01"},
     ]
 
 
@@ -70,15 +70,47 @@ async def test_signet_for_holders_only(notify) -> None:
     assert r.status_code == 200 and r.headers["content-type"] == "image/svg+xml"
     root = ElementTree.fromstring(r.content)
     text = " ".join(t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text"))
-    assert "Digitales Amt" in text and "Kitzingen" in text and "2026" in text
+    assert "Digitales Amt" in text and "Stadt Kitzingen" in text and "2026" in text
     assert 'href="https://digitales-amt.example/verify/DA-2026-00001"' in r.text
     assert (await notify.get(f"/signet/{WUERZBURG}.svg")).status_code == 404
-    assert (await notify.get("/signet/09162000.svg")).status_code == 404
+    missing = await notify.get("/signet/09162000.svg")
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+    assert "Für diese Behörde gibt es kein gültiges Signet" in missing.text
+
+
+async def test_the_signet_as_png_at_the_widths_people_embed_it(notify) -> None:
+    for width in (120, 480, 600):
+        r = await notify.get(f"/signet/{KITZINGEN}.png", params={"width": width})
+        assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+        assert r.content[:8] == b"\x89PNG\r\n\x1a\n"
+        assert int.from_bytes(r.content[16:20], "big") == width  # the IHDR's width
+    assert (await notify.get(f"/signet/{KITZINGEN}.png", params={"width": 5000})).status_code == 422
+    assert (await notify.get(f"/signet/{WUERZBURG}.png")).status_code == 404
+
+
+async def test_every_page_a_person_reaches_answers_errors_in_german_html(notify) -> None:
+    for path, words in (("/verify/DA-2026-99999", "mit der Nummer DA-2026-99999 gibt es nicht"),
+                        ("/gibt/es/nicht", "Diese Seite gibt es nicht"),
+                        ("/plakette/unbekannt", "Diesen Link zur Plakette gibt es nicht")):
+        r = await notify.get(path)
+        assert r.status_code == 404 and r.headers["content-type"].startswith("text/html"), path
+        assert words in r.text and '<html lang="de">' in r.text and "Zum Verzeichnis" in r.text, path
+    machine = await notify.get("/v1/gibt-es-nicht")
+    assert machine.status_code == 404 and machine.json() == {"detail": "Not Found"}
+
+
+async def test_the_listing_names_the_configured_thresholds(start, settings) -> None:
+    _, notify = await start("notify", build_notify, settings.model_copy(update={"threshold_default": 40,
+                                                                                "threshold_bezirk": 25}))
+    page = (await notify.get("/")).text
+    assert "mindestens 40 Online-Verfahren" in page and "Bezirke: 25" in page and "50" not in page.split("<main>")[1]
 
 
 async def test_verify_confirms_current_denies_revoked_and_404s_unknown(notify) -> None:
     current = (await notify.get("/verify/DA-2026-00001")).text
-    assert "Gültig" in current and "Kitzingen" in current and "01.03.2026" in current
+    assert "Gültig" in current and "Die Stadt Kitzingen (Landkreis Kitzingen, Unterfranken)" in current
+    assert "01.03.2026" in current
+    assert '&lt;a href=&#34;https://digitales-amt.example/verify/DA-2026-00001&#34;&gt;' in current, "the snippet"
     revoked = (await notify.get("/verify/DA-2026-00002")).text
     assert "Widerrufen" in revoked and "widerrufen" in revoked and "Würzburg" in revoked
     assert (await notify.get("/verify/DA-2026-99999")).status_code == 404

@@ -30,7 +30,7 @@ def test_reasons_are_escaped_in_html_and_never_reach_headers() -> None:
 
 def test_subjects_and_message_ids() -> None:
     subject, _, _ = render("CaseOpened", payload(kind="revocation", count=3), SETTINGS)
-    assert subject == "Digitales Amt: Prüfung des Widerrufs – Kitzingen"
+    assert subject == "„Digitales Amt“: Prüfung des Widerrufs – Stadt Kitzingen"
     event_id = uuid.uuid4()
     assert message_id(event_id, "x@stmd.example") == f"<{event_id}@stmd.example>"
     assert header_safe("a\r\nb\tc") == "a b c"
