@@ -322,7 +322,13 @@ async def whole_system(base: Settings, server: str, log_dir: Path, scale: float)
     await db.ensure_database(url)
     settings = base.model_copy(update={"database_url": url, "kafka_topic_prefix": "sys.", "kafka_group_prefix": "sys."})
     await ensure_topics(settings)
-    procs = {s: ServiceProcess(s, settings, log_dir, SMTP_PORT="9") for s in ("ingest", "eligibility", "awards", "notify")}
+    eligibility = ServiceProcess("eligibility", settings, log_dir)
+    procs = {
+        "ingest": ServiceProcess("ingest", settings, log_dir),
+        "eligibility": eligibility,
+        "awards": ServiceProcess("awards", settings, log_dir, ELIGIBILITY_URL=eligibility.url),
+        "notify": ServiceProcess("notify", settings, log_dir, SMTP_PORT="9", ELIGIBILITY_URL=eligibility.url),
+    }
     out: dict[str, float] = {}
     secret = settings.feed_secret.get_secret_value()  # type: ignore[union-attr]
     try:
@@ -341,6 +347,8 @@ async def whole_system(base: Settings, server: str, log_dir: Path, scale: float)
         out["bavaria_replay_s"] = time.perf_counter() - started
         out["bavaria_changes"] = float(len(changes))
 
+        out.update(await public_pages(procs["notify"].url, procs["eligibility"].url))
+        out.update(await refusal_flood(procs["ingest"].url, secret))
         latencies = await steady_latency(settings, procs["ingest"].url, secret, conn)
         latencies.sort()
         out["latency_p50_ms"] = latencies[len(latencies) // 2]
@@ -358,6 +366,77 @@ async def whole_system(base: Settings, server: str, log_dir: Path, scale: float)
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
     return out
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
+
+
+async def public_pages(notify_url: str, eligibility_url: str, rounds: int = 200) -> dict[str, float]:
+    """p50/p99 of every public page over the Bavaria data, one client at a time, after one warm-up request each;
+    and eligibility's advice query alone (its target is 50 ms at p99)."""
+    keys = [a.key for a in registry()]
+    rnd = random.Random(11)
+    pages = {
+        "listing": lambda: "/",
+        "authority": lambda: f"/behoerden/{rnd.choice(keys)}",
+        "search": lambda: f"/behoerden?q={rnd.choice(['kitz', 'markt', 'würz', '0916', 'bad'])}",
+        "statistics": lambda: "/statistik",
+        "statistics_json": lambda: "/v1/statistics.json",
+        "listing_csv": lambda: "/v1/listing.csv",
+    }
+    out: dict[str, float] = {}
+    async with httpx.AsyncClient(base_url=notify_url, timeout=30) as http:
+        for name, path in pages.items():
+            await http.get(path())
+            samples = []
+            for _ in range(rounds):
+                started = time.perf_counter()
+                r = await http.get(path())
+                samples.append((time.perf_counter() - started) * 1000)
+                assert r.status_code == 200, (name, r.status_code)
+            out[f"page_{name}_p50_ms"], out[f"page_{name}_p99_ms"] = percentile(samples, 0.5), percentile(samples, 0.99)
+    out["page_max_p99_ms"] = max(v for k, v in out.items() if k.endswith("_p99_ms"))
+    async with httpx.AsyncClient(base_url=eligibility_url, timeout=30) as http:
+        samples = []
+        for _ in range(rounds):
+            started = time.perf_counter()
+            r = await http.get(f"/v1/authorities/{rnd.choice(keys)}/advice")
+            samples.append((time.perf_counter() - started) * 1000)
+            assert r.status_code == 200
+        out["advice_p50_ms"], out["advice_p99_ms"] = percentile(samples, 0.5), percentile(samples, 0.99)
+    return out
+
+
+async def refusal_flood(ingest_url: str, secret: str, good: int = 100, bad: int = 1_000) -> dict[str, float]:
+    """Signed requests' latency alone, then while another client sends `bad` requests with wrong signatures in a
+    row: refusing them must not slow the good ones down (reported as a ratio, not asserted)."""
+    async def post_good(http: httpx.AsyncClient, n: int, tag: str) -> list[float]:
+        samples = []
+        for i in range(n):
+            body = json.dumps({"changes": [change("09675141", f"flood-{tag}-{i}", minute=3)]}).encode()
+            started = time.perf_counter()
+            r = await http.post("/v1/portal/changes", content=body, headers={
+                "content-type": "application/json", "X-Portal-Signature": sign(body, secret)})
+            samples.append((time.perf_counter() - started) * 1000)
+            assert r.status_code == 202
+        return samples
+
+    async def post_bad(http: httpx.AsyncClient) -> int:
+        refused = 0
+        body = json.dumps({"changes": [change("09675141", "flood-bad", minute=3)]}).encode()
+        for _ in range(bad):
+            r = await http.post("/v1/portal/changes", content=body, headers={
+                "content-type": "application/json", "X-Portal-Signature": "sha256=" + "0" * 64})
+            refused += r.status_code == 401
+        return refused
+
+    async with httpx.AsyncClient(base_url=ingest_url, timeout=30) as a, httpx.AsyncClient(base_url=ingest_url, timeout=30) as b:
+        alone = await post_good(a, good, "alone")
+        during, refused = await asyncio.gather(post_good(a, good, "flood"), post_bad(b))
+    return {"good_alone_p50_ms": percentile(alone, 0.5), "good_during_flood_p50_ms": percentile(during, 0.5),
+            "flood_slowdown": percentile(during, 0.5) / percentile(alone, 0.5), "bad_refused": float(refused)}
 
 
 async def steady_latency(settings: Settings, ingest_url: str, secret: str, conn: asyncpg.Connection,

@@ -109,6 +109,14 @@ def feed_secret() -> str:
     return path.read_text().strip()
 
 
+def admin_token() -> str:
+    path = VAR / "admin_token"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def procfile(with_mail_sink: bool) -> Path:
     lines = (ROOT / "Procfile").read_text().splitlines()
     if with_mail_sink:
@@ -179,7 +187,7 @@ def urls(settings: Settings, token: str | None, mail: bool) -> str:
     base = f"http://{settings.bind_host}"
     lines = [
         "",
-        f"public listing:       {base}:{settings.notify_port}/",
+        f"public listing:       {base}:{settings.notify_port}/   (every authority: /behoerden, statistics: /statistik)",
         f"reviewer console:     {base}:{settings.awards_port}/console" + (f"   (demo token: {token})" if token else ""),
     ]
     if mail:
@@ -249,6 +257,9 @@ def main() -> int:
         env["MAIL_SINK_DIR"] = str(VAR / "mail")
         print(f"database: {database(env, settings)}", flush=True)
         env["FEED_SECRET"] = feed_secret()
+        env.setdefault("ADMIN_TOKEN", admin_token())
+        for service in ("eligibility", "notify"):  # awards and notify ask these two's APIs
+            env.setdefault(f"{service.upper()}_URL", f"http://{settings.bind_host}:{settings.port_of(service)}")
         print(f"broker:   {start_broker(env, children)}", flush=True)
         honcho = subprocess.Popen(  # a session of its own: Ctrl-C reaches this process, which stops them in order
             [sys.executable, "-m", "honcho", "-f", str(procfile(mail)), "-d", str(ROOT), "start"], env=env, cwd=ROOT,

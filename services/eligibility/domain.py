@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 COUNTED_SCOPES = frozenset({"municipal", "central"})
@@ -38,6 +38,7 @@ class Link:
     scope: str | None = None
     kind: str | None = None
     linked_at: datetime | None = None
+    url: str | None = None
 
 
 @dataclass(slots=True)
@@ -54,6 +55,7 @@ class LinkChange:
     name: str | None = None
     scope: str | None = None
     kind: str | None = None
+    url: str | None = None
 
     @property
     def key(self) -> LinkKey:
@@ -126,7 +128,7 @@ def apply_changes(
             since = before.linked_at if before is not None and before.linked else None
             after = Link(
                 True, counts(c.kind, c.scope), c.occurred_at, c.change_id, c.name, c.scope, c.kind,
-                since or c.occurred_at,
+                since or c.occurred_at, c.url,
             )
         else:
             after = Link(False, False, c.occurred_at, c.change_id)
@@ -145,3 +147,37 @@ def apply_changes(
         if crossing:
             out.crossings.append(crossing)
     return out
+
+
+# --- advice: what to link next ---------------------------------------------------------------------------------
+
+PeerGroup = Literal["municipality", "kreisfreie_stadt", "landkreis", "verwaltungsgemeinschaft", "bezirk"]
+Level = Literal["district", "region", "state"]
+MIN_PEERS = 3  # fewer authorities to compare with say little; look wider
+
+
+def peer_group(kind: str) -> PeerGroup:
+    """Who is comparable: a Gemeinde, a Markt and a Stadt in a Landkreis offer the same procedures to citizens."""
+    return "municipality" if kind in ("gemeinde", "markt", "stadt") else kind  # type: ignore[return-value]
+
+
+def peers(authority: Any, everyone: Iterable[Any], level: Level) -> list[Any]:
+    """The authorities of the same group as `authority` in its Landkreis, its Regierungsbezirk, or all of Bavaria."""
+    group = peer_group(authority.kind)
+    return [
+        a for a in everyone
+        if a.key != authority.key and peer_group(a.kind) == group
+        and (level == "state" or (level == "region" and a.region == authority.region)
+             or (level == "district" and authority.district is not None and a.district == authority.district))
+    ]
+
+
+def advice_levels(authority: Any, everyone: Iterable[Any]) -> list[tuple[Level, list[Any]]]:
+    """The levels to ask, narrowest first, each with its peers; a level with fewer than MIN_PEERS is skipped."""
+    everyone = list(everyone)
+    out = []
+    for level in ("district", "region", "state"):
+        group = peers(authority, everyone, level)  # type: ignore[arg-type]
+        if len(group) >= MIN_PEERS or level == "state":
+            out.append((level, group))
+    return out  # type: ignore[return-value]

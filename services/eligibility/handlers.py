@@ -37,7 +37,8 @@ def to_change(e: ProcedureLinked | ProcedureUnlinked) -> LinkChange:
     p = e.procedure
     if isinstance(e, ProcedureLinked):
         return LinkChange(
-            e.event_id, e.correlation_id, e.authority_id, p.id, True, e.occurred_at, e.change_id, p.name, p.scope, p.kind
+            e.event_id, e.correlation_id, e.authority_id, p.id, True, e.occurred_at, e.change_id, p.name, p.scope, p.kind,
+            p.url,
         )
     return LinkChange(e.event_id, e.correlation_id, e.authority_id, p.id, False, e.occurred_at, e.change_id)
 

@@ -12,7 +12,7 @@ from services.eligibility.domain import Link, LinkKey, Standing
 
 _LOAD_LINKS = """
 SELECT l.authority_id, l.procedure_id, l.linked, l.counted, l.occurred_at, l.change_id,
-       l.name, l.scope, l.kind, l.linked_at
+       l.name, l.scope, l.kind, l.linked_at, l.url
 FROM procedure_link l
 JOIN json_to_recordset($1::json) AS k(authority_id text, procedure_id text) USING (authority_id, procedure_id)
 """
@@ -35,13 +35,13 @@ SELECT authority_id, count, threshold, eligible, announced FROM authority_count 
 # elements do (asyncpg inspects every element), and the Python process, not PostgreSQL, bounds a batch.
 _SAVE_LINKS = """
 INSERT INTO procedure_link AS l
-    (authority_id, procedure_id, linked, counted, occurred_at, change_id, name, scope, kind, linked_at)
+    (authority_id, procedure_id, linked, counted, occurred_at, change_id, name, scope, kind, linked_at, url)
 SELECT * FROM json_to_recordset($1::json) AS t(
-    a text, p text, l boolean, c boolean, o timestamptz, i text, n text, s text, k text, f timestamptz)
+    a text, p text, l boolean, c boolean, o timestamptz, i text, n text, s text, k text, f timestamptz, u text)
 ON CONFLICT (authority_id, procedure_id) DO UPDATE
 SET linked = excluded.linked, counted = excluded.counted, occurred_at = excluded.occurred_at,
     change_id = excluded.change_id, name = coalesce(excluded.name, l.name), scope = coalesce(excluded.scope, l.scope),
-    kind = coalesce(excluded.kind, l.kind), linked_at = excluded.linked_at
+    kind = coalesce(excluded.kind, l.kind), linked_at = excluded.linked_at, url = coalesce(excluded.url, l.url)
 """
 
 _SAVE_STANDINGS = """
@@ -67,8 +67,19 @@ WHERE NOT EXISTS (SELECT 1 FROM authority_count a WHERE a.authority_id = n.autho
 _STANDING = "SELECT count, threshold, eligible, announced FROM authority_count WHERE authority_id = $1"
 _ALL_STANDINGS = "SELECT authority_id, count, threshold, eligible, announced FROM authority_count"
 _LINKED = """
-SELECT procedure_id, name, scope, kind, counted, linked_at FROM procedure_link
+SELECT procedure_id, name, scope, kind, counted, linked_at, url FROM procedure_link
 WHERE authority_id = $1 AND linked ORDER BY linked_at, procedure_id
+"""
+# What the peers count that the authority does not: set-based, ranked by how many peers link it.
+_ADVICE = """
+SELECT l.procedure_id, max(l.name) AS name, max(l.scope) AS scope, count(*)::int AS peers_linking
+FROM procedure_link l
+WHERE l.authority_id = ANY($2::text[]) AND l.linked AND l.counted
+  AND NOT EXISTS (SELECT 1 FROM procedure_link o
+                  WHERE o.authority_id = $1 AND o.procedure_id = l.procedure_id AND o.linked AND o.counted)
+GROUP BY l.procedure_id
+ORDER BY peers_linking DESC, l.procedure_id
+LIMIT $3
 """
 
 
@@ -77,7 +88,7 @@ async def load_links(conn: asyncpg.Connection, keys: Iterable[LinkKey]) -> dict[
     return {
         (r["authority_id"], r["procedure_id"]): Link(
             r["linked"], r["counted"], r["occurred_at"], r["change_id"], r["name"], r["scope"], r["kind"],
-            r["linked_at"],
+            r["linked_at"], r["url"],
         )
         for r in rows
     }
@@ -96,7 +107,7 @@ async def save_links(conn: asyncpg.Connection, links: Mapping[LinkKey, Link]) ->
         return
     rows = [
         {"a": a, "p": p, "l": v.linked, "c": v.counted, "o": v.occurred_at, "i": v.change_id, "n": v.name,
-         "s": v.scope, "k": v.kind, "f": v.linked_at}
+         "s": v.scope, "k": v.kind, "f": v.linked_at, "u": v.url}
         for (a, p), v in links.items()
     ]
     await conn.execute(_SAVE_LINKS, _json(rows))
@@ -138,3 +149,7 @@ def _standing(r: asyncpg.Record) -> Standing:
 
 async def linked_procedures(conn: asyncpg.Connection | asyncpg.Pool, authority_id: str) -> Sequence[asyncpg.Record]:
     return await conn.fetch(_LINKED, authority_id)
+
+
+async def advice(conn: asyncpg.Connection | asyncpg.Pool, authority_id: str, peers: Sequence[str], limit: int) -> Sequence[asyncpg.Record]:
+    return await conn.fetch(_ADVICE, authority_id, list(peers), limit)

@@ -8,7 +8,16 @@ import asyncpg
 import structlog
 
 from services.notify import domain, plaque, repository
-from shared.events import AwardGranted, AwardImported, AwardRevoked, Event
+from shared.events import (
+    AwardGranted,
+    AwardImported,
+    AwardKept,
+    AwardRejected,
+    AwardRevoked,
+    CaseClosed,
+    CaseOpened,
+    Event,
+)
 
 log = structlog.get_logger(__name__)
 
@@ -23,6 +32,10 @@ async def on_case_events(conn: asyncpg.Connection, events: Sequence[Event]) -> N
             await repository.revoke(conn, e.award_number, e.occurred_at, e.reason)
         elif isinstance(e, AwardImported):
             await repository.import_holder(conn, e.award_number, e.authority_id, e.awarded_at, e.revoked_at)
+        if isinstance(e, CaseOpened):
+            await repository.review_opened(conn, e.authority_id, e.case_id, e.kind, e.occurred_at)
+        elif isinstance(e, AwardGranted | AwardRejected | AwardRevoked | AwardKept | CaseClosed):
+            await repository.review_ended(conn, e.case_id)
         payload = e.model_dump(mode="json")
         if isinstance(e, AwardGranted):  # the congratulation carries the holder's personal link to the plaque form
             token, token_hash = plaque.new_token()

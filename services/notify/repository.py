@@ -209,3 +209,37 @@ async def plaques(conn: Conn, *, shipped: bool | None) -> list[asyncpg.Record]:
 
 async def mark_shipped(conn: asyncpg.Connection, award_number: str, on: date, by: str) -> bool:
     return await conn.fetchval(_SHIPPED, award_number, on, by) is not None
+
+
+# --- the public side's read model ------------------------------------------------------------------------------
+
+_REVIEW_OPENED = """
+INSERT INTO open_review (authority_id, case_id, kind, opened_at) VALUES ($1, $2, $3, $4)
+ON CONFLICT (authority_id) DO UPDATE SET case_id = excluded.case_id, kind = excluded.kind, opened_at = excluded.opened_at
+"""
+_REVIEW_ENDED = "DELETE FROM open_review WHERE case_id = $1"
+_OPEN_REVIEW = "SELECT kind, opened_at FROM open_review WHERE authority_id = $1"
+_AWARDS_OF = """
+SELECT award_number, awarded_at, revoked_at FROM holder WHERE authority_id = $1 ORDER BY awarded_at DESC
+"""
+_ALL_AWARDS = "SELECT authority_id, awarded_at, revoked_at::date AS revoked_on FROM holder"
+
+
+async def review_opened(conn: asyncpg.Connection, authority_id: str, case_id: UUID, kind: str, at: datetime) -> None:
+    await conn.execute(_REVIEW_OPENED, authority_id, case_id, kind, at)
+
+
+async def review_ended(conn: asyncpg.Connection, case_id: UUID) -> None:
+    await conn.execute(_REVIEW_ENDED, case_id)
+
+
+async def open_review(conn: Conn, authority_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(_OPEN_REVIEW, authority_id)
+
+
+async def awards_of(conn: Conn, authority_id: str) -> list[asyncpg.Record]:
+    return await conn.fetch(_AWARDS_OF, authority_id)
+
+
+async def all_awards(conn: Conn) -> list[asyncpg.Record]:
+    return await conn.fetch(_ALL_AWARDS)
