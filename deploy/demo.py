@@ -1,15 +1,22 @@
-"""The `make run` demo: a realistic feed for every Bavarian authority, replayed through the signed feed API.
+"""The demo of `make run` and `docker compose run --rm demo`: contacts for every authority, the holders from before
+the system, a lead reviewer, and a realistic feed for every Bavarian authority through the signed feed API.
 
 The feed is drawn from a fixed seed, so it is the same on every run and replaying it changes nothing.
+`python -m deploy.demo [--ingest URL] [--dir DIR]` runs it against services that are up (FEED_SECRET and
+DATABASE_URL as theirs); the reviewer's token is kept in DIR/demo_token and printed.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import hashlib
 import hmac
 import json
+import os
 import random
+import secrets
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -22,6 +29,7 @@ from shared.authorities import registry
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCEDURES_CSV = ROOT / "shared" / "data" / "online_procedures.csv"
+HOLDERS = ROOT / "deploy" / "holders.sample.csv"  # holders from before the system, so the listing is not empty
 ELIGIBLE_SHARE = 0.165  # about 400 of 2,445 authorities eligible, as in Bavaria in 2024
 SEED = 2024
 
@@ -118,3 +126,70 @@ def replay(
             print(f"\rdemo feed [{bar:<30}] {sent:>6}/{total} changes", end="", file=out, flush=True)
     print(file=out, flush=True)
     return accepted, duplicates
+
+
+class DemoError(Exception):
+    """A step of the demo failed; the message says which and why."""
+
+
+def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", *args], check=False, env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+
+
+def reviewer(env: dict[str, str], var: Path) -> str:
+    """The demo's lead reviewer, added once; its token is kept in var/demo_token."""
+    path = var / "demo_token"
+    if path.exists():
+        return path.read_text().strip()
+    name = f"Demo-Prüferin {secrets.token_hex(2)}"
+    done = run_cli(env, "services.awards", "reviewer", "add", name, "--lead")
+    if done.returncode != 0:
+        raise DemoError(f"cannot add the demo reviewer: {done.stderr.strip()}")
+    path.write_text(done.stdout.strip())
+    path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def run(env: dict[str, str], ingest_url: str, var: Path, stopping: Callable[[], bool] = lambda: False) -> str | None:
+    """The whole demo; returns the reviewer's token, or None when `stopping()` interrupted the feed."""
+    contacts = var / "demo_contacts.csv"
+    contacts.write_text(contacts_csv())
+    for what, args in (("the demo contacts", ("services.notify", "contacts", "import", str(contacts))),
+                       ("the existing holders", ("services.awards", "holders", "import", str(HOLDERS)))):
+        done = run_cli(env, *args)
+        if done.returncode != 0:
+            raise DemoError(f"cannot import {what}: {done.stderr.strip()}")
+    token = reviewer(env, var)
+    feed = build_feed()
+    (var / "demo_expected.json").write_text(json.dumps({"eligible": feed.expected_eligible}))
+    accepted, duplicates = replay(feed, ingest_url, env["FEED_SECRET"], stop=stopping)
+    if stopping():
+        print(f"\ndemo interrupted after {accepted + duplicates} changes; running it again replays it "
+              "(changes already accepted come back as duplicates)", flush=True)
+        return None
+    print(f"demo: {accepted} changes accepted, {duplicates} already known; "
+          f"{len(feed.expected_eligible)} authorities reach their threshold", flush=True)
+    return token
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m deploy.demo", description=__doc__)
+    parser.add_argument("--ingest", default="http://127.0.0.1:8001", help="ingest's base URL")
+    parser.add_argument("--dir", type=Path, default=Path(os.environ.get("DEMO_DIR", ROOT / "var")))
+    args = parser.parse_args(argv)
+    if not os.environ.get("FEED_SECRET"):
+        print("demo: set FEED_SECRET to the services' feed secret", file=sys.stderr)
+        return 2
+    args.dir.mkdir(parents=True, exist_ok=True)
+    try:
+        token = run(dict(os.environ), args.ingest, args.dir)
+    except (DemoError, httpx.HTTPError) as exc:
+        print(f"demo: {exc}", file=sys.stderr)
+        return 1
+    print(f"reviewer console token: {token}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

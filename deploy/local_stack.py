@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import secrets
 import signal
@@ -37,7 +36,6 @@ ROOT = Path(__file__).resolve().parent.parent
 VAR = Path(os.environ.get("LOCAL_STACK_DIR", ROOT / "var")).resolve()
 BROKER_PORT = int(os.environ.get("LOCAL_BROKER_PORT", "9092"))
 MAIL_WEB_PORT = int(os.environ.get("MAIL_SINK_WEB_PORT", "8025"))
-HOLDERS = ROOT / "deploy" / "holders.sample.csv"  # holders from before the system, so the listing is not empty
 
 
 class Stop(Exception):
@@ -87,7 +85,7 @@ def database(env: dict[str, str], settings: Settings) -> str:
     if "DATABASE_URL" in os.environ:
         raise Stop(f"no PostgreSQL at {host}:{port} (DATABASE_URL)")
     if Path("/etc/postgresql").is_dir():
-        version = sorted(os.listdir("/etc/postgresql"))[-1]
+        version = max(os.listdir("/etc/postgresql"))
         subprocess.run(["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"], check=False,
                        capture_output=True)
         if wait_for(host, port, 30):
@@ -126,10 +124,6 @@ def procfile(with_mail_sink: bool) -> Path:
     return path
 
 
-def run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
-
-
 def wait_ready(
     settings: Settings, honcho: subprocess.Popen[bytes], stopping: Callable[[], bool], seconds: float = 120
 ) -> None:
@@ -145,42 +139,6 @@ def wait_ready(
             if time.monotonic() > deadline:
                 raise Stop(f"{service} is not ready after {seconds:.0f}s")
             time.sleep(0.3)
-
-
-def demo_reviewer(env: dict[str, str]) -> str:
-    path = VAR / "demo_token"
-    if path.exists():
-        return path.read_text().strip()
-    name = f"Demo-Prüferin {secrets.token_hex(2)}"
-    done = run_cli(env, "services.awards", "reviewer", "add", name, "--lead")
-    if done.returncode != 0:
-        raise Stop(f"cannot add the demo reviewer: {done.stderr.strip()}")
-    path.write_text(done.stdout.strip())
-    path.chmod(0o600)
-    return path.read_text().strip()
-
-
-def run_demo(env: dict[str, str], settings: Settings, stopping: Callable[[], bool]) -> str | None:
-    contacts = VAR / "demo_contacts.csv"
-    contacts.write_text(demo.contacts_csv())
-    done = run_cli(env, "services.notify", "contacts", "import", str(contacts))
-    if done.returncode != 0:
-        raise Stop(f"cannot import the demo contacts: {done.stderr.strip()}")
-    done = run_cli(env, "services.awards", "holders", "import", str(HOLDERS))
-    if done.returncode != 0:
-        raise Stop(f"cannot import the existing holders: {done.stderr.strip()}")
-    token = demo_reviewer(env)
-    feed = demo.build_feed()
-    (VAR / "demo_expected.json").write_text(json.dumps({"eligible": feed.expected_eligible}))
-    ingest = f"http://{settings.bind_host}:{settings.ingest_port}"
-    accepted, duplicates = demo.replay(feed, ingest, env["FEED_SECRET"], stop=stopping)
-    if stopping():
-        print(f"\nmake run: demo interrupted after {accepted + duplicates} changes; the next make run replays it "
-              "(changes already accepted come back as duplicates)", flush=True)
-        return None
-    print(f"demo: {accepted} changes accepted, {duplicates} already known; "
-          f"{len(feed.expected_eligible)} authorities reach their threshold", flush=True)
-    return token
 
 
 def urls(settings: Settings, token: str | None, mail: bool) -> str:
@@ -268,7 +226,11 @@ def main() -> int:
         wait_ready(settings, honcho, stopping=lambda: interrupts > 0)
         token = None
         if os.environ.get("DEMO", "1") != "0" and not interrupts:
-            token = run_demo(env, settings, stopping=lambda: interrupts > 0)
+            try:
+                token = demo.run(env, f"http://{settings.bind_host}:{settings.ingest_port}", VAR,
+                                 stopping=lambda: interrupts > 0)
+            except demo.DemoError as exc:
+                raise Stop(str(exc)) from exc
         if not interrupts:
             print(urls(settings, token, mail), flush=True)
             print("demo finished" if token else "stack ready", flush=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
@@ -9,9 +10,24 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICES = ("ingest", "eligibility", "awards", "notify")
 
+# What a deployment must set for each service: the variables it reads whose defaults fit a developer's machine only
+# (loopback addresses, example domains, no secrets, one replica). docker-compose.yml, deploy/k8s/config.yaml and
+# deploy/secret.example.yaml set each of them; tests/unit/test_deployment.py checks them and this list against the code.
+_EVERY_SERVICE = ("KAFKA_BOOTSTRAP_SERVERS", "KAFKA_REPLICATION_FACTOR", "DATABASE_URL", "BIND_HOST")
+DEPLOYMENT_VARIABLES: dict[str, tuple[str, ...]] = {
+    "ingest": (*_EVERY_SERVICE, "FEED_SECRET"),
+    "eligibility": _EVERY_SERVICE,
+    "awards": (*_EVERY_SERVICE, "ADMIN_TOKEN", "ELIGIBILITY_URL", "NOTIFY_URL"),
+    "notify": (*_EVERY_SERVICE, "ADMIN_TOKEN", "ELIGIBILITY_URL", "SMTP_HOST", "SMTP_PORT", "MAIL_FROM", "PUBLIC_BASE_URL"),
+}
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore", frozen=True)
+    """Each variable from the environment, or else from a file of its name in `SECRETS_DIR` (a mounted Secret)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="", case_sensitive=False, extra="ignore", frozen=True, secrets_dir=os.environ.get("SECRETS_DIR")
+    )
 
     kafka_bootstrap_servers: str = Field("127.0.0.1:9092", description="broker list")
     database_url: str = Field(
