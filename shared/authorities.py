@@ -34,10 +34,6 @@ class Authority:
     region: str
 
     @property
-    def threshold_class(self) -> Literal["bezirk", "default"]:
-        return "bezirk" if self.kind == "bezirk" else "default"
-
-    @property
     def kind_label(self) -> str:
         return KIND_LABELS[self.kind]
 

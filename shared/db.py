@@ -109,3 +109,25 @@ async def connect(url: str, schema: str) -> asyncpg.Connection:
         base, server_settings={"search_path": schema, "application_name": f"{schema}-worker", **KEEPALIVE, **query},
         timeout=10, command_timeout=30,
     )
+
+
+class Wakeup:
+    """A LISTEN channel as an event: a NOTIFY on it (or `set()`) ends the current or next `sleep`.
+
+    The relay and the mailer work until nothing is left, then sleep until woken or until their next check is due.
+    """
+
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+
+    async def listen(self, conn: asyncpg.Connection, channel: str) -> None:
+        await conn.add_listener(channel, lambda *_: self._event.set())
+
+    def set(self) -> None:
+        self._event.set()
+
+    async def sleep(self, timeout: float) -> None:
+        """Until woken or `timeout` seconds; a wake-up that came before the call ends it at once."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), timeout=timeout)
+        self._event.clear()

@@ -25,6 +25,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import Counter, Gauge
 
+from shared import db
 from shared.events import Event
 from shared.faults import UNREACHABLE
 from shared.settings import Settings
@@ -208,7 +209,7 @@ class OutboxRelay:
         self.check_every_s = settings.relay_check_s
         self.lease = timedelta(seconds=settings.relay_lease_s)
         self.holder = uuid.uuid4()
-        self.wake = asyncio.Event()
+        self.wake = db.Wakeup()
         self.positions: dict[PartitionKey, Position] = {}
         self.cluster: str | None = None
         self.leading = False
@@ -220,7 +221,7 @@ class OutboxRelay:
         """
         conn = await connect()
         try:
-            await conn.add_listener(await conn.fetchval(_CHANNEL), lambda *_: self.wake.set())
+            await self.wake.listen(conn, await conn.fetchval(_CHANNEL))
             while True:
                 while not await self._hold_lease(conn):
                     beat()  # standing by is healthy
@@ -257,9 +258,7 @@ class OutboxRelay:
                 sent = await self.drain_once(conn, producer)
                 beat()
                 if sent < self.batch_size:
-                    self.wake.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self.wake.wait(), timeout=min(self.poll_s, self.check_every_s))
+                    await self.wake.sleep(min(self.poll_s, self.check_every_s))
         finally:
             self.leading = False
             await producer.stop()

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import asyncpg
+import httpx
 import structlog
 import uvicorn
 import uvloop
@@ -28,7 +29,7 @@ from shared.health import Health
 from shared.logging import configure_logging
 from shared.outbox import OutboxRelay
 from shared.retention import prune_forever
-from shared.settings import Settings, unsafe
+from shared.settings import Settings
 from shared.supervisor import Job, supervise
 from shared.topics import ensure_topics
 
@@ -50,6 +51,7 @@ class Runtime:
     health: Health = field(default_factory=Health)
     background: dict[str, Job] = field(default_factory=dict)  # supervised tasks besides the relay and housekeeping
     on_stop: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)  # e.g. closing an HTTP client
+    clients: dict[str, httpx.AsyncClient] = field(default_factory=dict)  # other services' APIs, by name
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))  # tests may set another
 
     def connect(self) -> Awaitable[asyncpg.Connection]:
@@ -213,11 +215,14 @@ async def _serve(service: str, migrations_dir: Path, build: Build, settings: Set
             raise StartupError(f"cannot listen on {settings.bind_host}:{settings.port_of(service)}")
 
 
-def run_service(service: str, migrations_dir: Path, build: Build) -> int:
-    """`python -m services.<name>`: serve until SIGINT/SIGTERM; non-zero with a one-line reason on failure."""
+def run_service(
+    service: str, migrations_dir: Path, build: Build, refuses: Callable[[Settings], list[str]] = lambda _: []
+) -> int:
+    """`python -m services.<name>`: serve until SIGINT/SIGTERM; non-zero with a one-line reason on failure, also
+    when `refuses` finds the configuration unsafe."""
     settings = Settings()
     configure_logging(service, settings.log_level, settings.log_json, settings.secrets())
-    if problems := unsafe(settings, service):
+    if problems := refuses(settings):
         print(f"{service}: refusing to start: {'; '.join(problems)}", file=sys.stderr)
         return 1
     try:

@@ -74,8 +74,7 @@ async def template_db(pg_server_url: str) -> AsyncIterator[str]:
         await admin.close()
 
 
-@pytest.fixture
-async def database_url(pg_server_url: str, template_db: str) -> str:
+async def copy_of_template(pg_server_url: str, template_db: str) -> str:
     name = f"{template_db}_{uuid.uuid4().hex[:8]}"
     admin = await asyncpg.connect(db.with_database(pg_server_url, "postgres"))
     try:
@@ -86,7 +85,17 @@ async def database_url(pg_server_url: str, template_db: str) -> str:
 
 
 @pytest.fixture
+async def database_url(pg_server_url: str, template_db: str) -> str:
+    return await copy_of_template(pg_server_url, template_db)
+
+
+@pytest.fixture
 def settings(kafka_url: str, database_url: str) -> Settings:
+    return isolated_settings(kafka_url, database_url)
+
+
+def isolated_settings(kafka_url: str, database_url: str) -> Settings:
+    """Isolated topics and groups, short timeouts; the logs configured as run_service does."""
     run = uuid.uuid4().hex[:8]
     settings = Settings(
         kafka_bootstrap_servers=kafka_url,
@@ -103,16 +112,36 @@ def settings(kafka_url: str, database_url: str) -> Settings:
         startup_retries=2,
         startup_retry_delay_s=0.2,
     )
-    configure_logging("tests", "INFO", json=True, secrets=settings.secrets())  # as run_service does
+    configure_logging("tests", "INFO", json=True, secrets=settings.secrets())
     return settings
 
 
 Started = tuple[Any, httpx.AsyncClient]
+Start = Callable[..., Awaitable[Started]]
 
 
 @pytest.fixture
-async def start(settings: Settings) -> AsyncIterator[Callable[..., Awaitable[Started]]]:
+async def start(settings: Settings) -> AsyncIterator[Start]:
     """Start a service in-process (database, broker, consumers, relay) and get an HTTP client on its app."""
+    async with services_on(settings) as _start:
+        yield _start
+
+
+@pytest.fixture(scope="module")
+async def module_settings(kafka_url: str, pg_server_url: str, template_db: str) -> Settings:
+    """One database and topic prefix for a whole module, for modules whose tests only read what a fixture set up."""
+    return isolated_settings(kafka_url, await copy_of_template(pg_server_url, template_db))
+
+
+@pytest.fixture(scope="module")
+async def module_start(module_settings: Settings) -> AsyncIterator[Start]:
+    """`start` for a whole module: the services it starts run until the module's last test."""
+    async with services_on(module_settings) as _start:
+        yield _start
+
+
+@contextlib.asynccontextmanager
+async def services_on(settings: Settings) -> AsyncIterator[Start]:
     stack = contextlib.AsyncExitStack()
 
     async def _start(service: str, build: Build, override: Settings | None = None) -> Started:

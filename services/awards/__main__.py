@@ -10,14 +10,12 @@ from pathlib import Path
 from asyncpg import Pool
 
 from services.awards import domain, handlers, holders, repository
-from services.awards.app import MIGRATIONS, SERVICE, build
+from services.awards.app import AWARDS
 from services.awards.auth import new_token, token_hash
 from shared.authorities import registry
-from shared.runtime import run_command, run_service
 from shared.settings import Settings
 
-USAGE = ("usage: python -m services.awards [serve | reviewer add NAME [--lead] | reviewer list | reviewer revoke NAME"
-         " | holders import FILE.csv]")
+USAGE = "[serve | reviewer add NAME [--lead] | reviewer list | reviewer revoke NAME | holders import FILE.csv]"
 
 
 def reviewer_command(args: list[str]):  # noqa: ANN201
@@ -43,7 +41,7 @@ def reviewer_command(args: list[str]):  # noqa: ANN201
                 return 1
             print(f"revoked {words[1]}; {len(released)} claimed case(s) back in the queue")
             return 0
-        print(USAGE, file=sys.stderr)
+        print(f"usage: python -m services.awards {USAGE}", file=sys.stderr)
         return 2
 
     return job
@@ -52,7 +50,7 @@ def reviewer_command(args: list[str]):  # noqa: ANN201
 def holders_command(args: list[str]):  # noqa: ANN201
     async def job(pool: Pool, _: Settings) -> int:
         if len(args) != 2 or args[0] != "import":
-            print(USAGE, file=sys.stderr)
+            print(f"usage: python -m services.awards {USAGE}", file=sys.stderr)
             return 2
         try:
             text = Path(args[1]).read_text(encoding="utf-8-sig")
@@ -74,14 +72,10 @@ def holders_command(args: list[str]):  # noqa: ANN201
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] == "serve":
-        return run_service(SERVICE, MIGRATIONS, build)
-    if argv[0] == "reviewer":
-        return run_command(SERVICE, MIGRATIONS, reviewer_command(argv[1:]))
-    if argv[0] == "holders":
-        return run_command(SERVICE, MIGRATIONS, holders_command(argv[1:]))
-    print(USAGE, file=sys.stderr)
-    return 2
+    return AWARDS.main(argv, {
+        "reviewer": lambda args: AWARDS.command(reviewer_command(args)),
+        "holders": lambda args: AWARDS.command(holders_command(args)),
+    }, USAGE)
 
 
 if __name__ == "__main__":

@@ -6,9 +6,8 @@ import sys
 
 from asyncpg import Pool
 
-from services.eligibility.app import MIGRATIONS, SERVICE, build
+from services.eligibility.app import ELIGIBILITY
 from services.eligibility.handlers import rebuild
-from shared.runtime import run_command, run_service
 from shared.settings import Settings
 
 
@@ -19,12 +18,7 @@ async def _rebuild(pool: Pool, settings: Settings) -> int:
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] == "serve":
-        return run_service(SERVICE, MIGRATIONS, build)
-    if argv[0] == "rebuild":
-        return run_command(SERVICE, MIGRATIONS, _rebuild)
-    print(f"usage: python -m services.eligibility [serve|rebuild]  (unknown command {argv[0]!r})", file=sys.stderr)
-    return 2
+    return ELIGIBILITY.main(argv, {"rebuild": lambda _: ELIGIBILITY.command(_rebuild)}, "[serve | rebuild]")
 
 
 if __name__ == "__main__":

@@ -65,7 +65,7 @@ def _view(a: Authority, s: Standing | None, threshold: int) -> AuthorityView:
     count = s.count if s else 0
     return AuthorityView(
         authority_id=a.key, name=a.name, kind=a.kind, district=a.district, region=a.region,
-        count=count, threshold=threshold, eligible=count >= threshold,
+        count=count, threshold=threshold, eligible=domain.is_eligible(count, threshold),
     )
 
 

@@ -21,9 +21,10 @@ def counts(kind: str | None, scope: str | None) -> bool:
     return kind in COUNTED_KINDS and scope in COUNTED_SCOPES
 
 
-def threshold_for(threshold_class: str, default: int, bezirk: int) -> int:
-    """A Bezirk offers fewer procedures to citizens than a municipality, so its bar is lower (30 vs 50)."""
-    return bezirk if threshold_class == "bezirk" else default
+def threshold_for(kind: str, default: int, bezirk: int) -> int:
+    """A Bezirk offers fewer procedures to citizens than a municipality, so its bar is lower (30 vs 50); every
+    other kind (Gemeinde, Markt, Stadt, Landkreis, Verwaltungsgemeinschaft) has the default."""
+    return bezirk if kind == "bezirk" else default
 
 
 # Value objects below are not frozen only because frozen dataclasses are slow to build in the batch's hot loop;
@@ -69,7 +70,7 @@ class Standing:
 
     count: int
     threshold: int
-    eligible: bool
+    announced_eligible: bool
     announced: int = 0
 
 
@@ -91,10 +92,15 @@ class Outcome:
     crossings: list[Crossing]
 
 
+def is_eligible(count: int, threshold: int) -> bool:
+    """The rule itself: at least as many counted procedures as the threshold."""
+    return count >= threshold
+
+
 def announce(authority_id: str, s: Standing, cause: object, correlation_id: str) -> tuple[Standing, Crossing | None]:
     """A crossing only when the count's side of the threshold differs from the side last announced."""
-    now_eligible = s.count >= s.threshold
-    if now_eligible == s.eligible:
+    now_eligible = is_eligible(s.count, s.threshold)
+    if now_eligible == s.announced_eligible:
         return s, None
     direction: Literal["crossed", "lost"] = "crossed" if now_eligible else "lost"
     sequence = s.announced + 1
@@ -141,7 +147,7 @@ def apply_changes(
         if standing is None:
             standing = Standing(delta, threshold, False)
         elif delta or standing.threshold != threshold:
-            standing = Standing(standing.count + delta, threshold, standing.eligible, standing.announced)
+            standing = Standing(standing.count + delta, threshold, standing.announced_eligible, standing.announced)
         standing, crossing = announce(c.authority_id, standing, c.event_id, c.correlation_id)
         out.standings[c.authority_id] = standing
         if crossing:

@@ -24,7 +24,7 @@ CROSSINGS = Counter("eligibility_crossings_total", "threshold events written", [
 def threshold_of(settings: Settings) -> Callable[[str], int]:
     """Each authority's threshold, looked up in a table built once from the reference list."""
     default, bezirk = settings.threshold_default, settings.threshold_bezirk
-    table = {a.key: domain.threshold_for(a.threshold_class, default, bezirk) for a in registry()}
+    table = {a.key: domain.threshold_for(a.kind, default, bezirk) for a in registry()}
     fallback = domain.threshold_for("default", default, bezirk)
 
     def of(authority_id: str) -> int:
@@ -84,8 +84,8 @@ async def rebuild(pool: asyncpg.Pool, settings: Settings) -> list[Crossing]:
         recounted = await repository.recount_all(conn)
         standings: dict[str, domain.Standing] = {}
         crossings: list[Crossing] = []
-        for authority_id, (count, _, eligible, announced) in sorted(recounted.items()):
-            s = domain.Standing(count, threshold(authority_id), eligible, announced)
+        for authority_id, (count, _, announced_eligible, announced) in sorted(recounted.items()):
+            s = domain.Standing(count, threshold(authority_id), announced_eligible, announced)
             cause = f"rebuild:{run}:{authority_id}"
             s, crossing = domain.announce(authority_id, s, cause, "rebuild")
             standings[authority_id] = s

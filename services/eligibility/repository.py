@@ -28,7 +28,7 @@ SELECT pg_advisory_xact_lock_shared(hashtext('eligibility.rebuild')),
 """
 _LOCK_REBUILD = "SELECT pg_advisory_xact_lock(hashtext('eligibility.rebuild'))"
 _STANDINGS_OF = """
-SELECT authority_id, count, threshold, eligible, announced FROM authority_count WHERE authority_id = ANY($1::text[])
+SELECT authority_id, count, threshold, announced_eligible, announced FROM authority_count WHERE authority_id = ANY($1::text[])
 """
 
 # Rows are sent as one JSON document: building it costs Python a third of what ten binary arrays of thousands of
@@ -45,15 +45,15 @@ SET linked = excluded.linked, counted = excluded.counted, occurred_at = excluded
 """
 
 _SAVE_STANDINGS = """
-INSERT INTO authority_count AS c (authority_id, count, threshold, eligible, announced)
+INSERT INTO authority_count AS c (authority_id, count, threshold, announced_eligible, announced)
 SELECT * FROM json_to_recordset($1::json) AS r(a text, n int, t int, e boolean, s int)
 ON CONFLICT (authority_id) DO UPDATE
-SET count = excluded.count, threshold = excluded.threshold, eligible = excluded.eligible,
+SET count = excluded.count, threshold = excluded.threshold, announced_eligible = excluded.announced_eligible,
     announced = excluded.announced, updated_at = now()
 """
 
 _RECOUNT_ALL = """
-SELECT a.authority_id, coalesce(n.count, 0) AS count, a.threshold, a.eligible, a.announced
+SELECT a.authority_id, coalesce(n.count, 0) AS count, a.threshold, a.announced_eligible, a.announced
 FROM authority_count a
 LEFT JOIN (SELECT authority_id, count(*)::int AS count FROM procedure_link WHERE linked AND counted
            GROUP BY authority_id) n USING (authority_id)
@@ -64,8 +64,8 @@ FROM (SELECT authority_id, count(*)::int AS count FROM procedure_link WHERE link
 WHERE NOT EXISTS (SELECT 1 FROM authority_count a WHERE a.authority_id = n.authority_id)
 """
 
-_STANDING = "SELECT count, threshold, eligible, announced FROM authority_count WHERE authority_id = $1"
-_ALL_STANDINGS = "SELECT authority_id, count, threshold, eligible, announced FROM authority_count"
+_STANDING = "SELECT count, threshold, announced_eligible, announced FROM authority_count WHERE authority_id = $1"
+_ALL_STANDINGS = "SELECT authority_id, count, threshold, announced_eligible, announced FROM authority_count"
 _LINKED = """
 SELECT procedure_id, name, scope, kind, counted, linked_at, url FROM procedure_link
 WHERE authority_id = $1 AND linked ORDER BY linked_at, procedure_id
@@ -117,7 +117,7 @@ async def save_standings(conn: asyncpg.Connection, standings: Mapping[str, Stand
     if not standings:
         return
     rows = [
-        {"a": a, "n": s.count, "t": s.threshold, "e": s.eligible, "s": s.announced} for a, s in sorted(standings.items())
+        {"a": a, "n": s.count, "t": s.threshold, "e": s.announced_eligible, "s": s.announced} for a, s in sorted(standings.items())
     ]
     await conn.execute(_SAVE_STANDINGS, _json(rows))
 
@@ -131,7 +131,7 @@ async def recount_all(conn: asyncpg.Connection) -> dict[str, tuple[int, int | No
     the number of threshold events announced so far."""
     await conn.execute(_LOCK_REBUILD)
     rows = await conn.fetch(_RECOUNT_ALL)
-    return {r["authority_id"]: (r["count"], r["threshold"], r["eligible"], r["announced"]) for r in rows}
+    return {r["authority_id"]: (r["count"], r["threshold"], r["announced_eligible"], r["announced"]) for r in rows}
 
 
 async def standing(conn: asyncpg.Connection | asyncpg.Pool, authority_id: str) -> Standing | None:
@@ -144,7 +144,7 @@ async def all_standings(conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, St
 
 
 def _standing(r: asyncpg.Record) -> Standing:
-    return Standing(r["count"], r["threshold"], r["eligible"], r["announced"])
+    return Standing(r["count"], r["threshold"], r["announced_eligible"], r["announced"])
 
 
 async def linked_procedures(conn: asyncpg.Connection | asyncpg.Pool, authority_id: str) -> Sequence[asyncpg.Record]:

@@ -8,13 +8,12 @@ from pathlib import Path
 from asyncpg import Pool
 
 from services.notify import repository
-from services.notify.app import MIGRATIONS, SERVICE, build
+from services.notify.app import NOTIFY
 from services.notify.contacts import parse_contacts
 from shared.authorities import registry
-from shared.runtime import run_command, run_service
 from shared.settings import Settings
 
-USAGE = "usage: python -m services.notify [serve | contacts import FILE.csv]"
+USAGE = "[serve | contacts import FILE.csv]"
 
 
 def import_contacts(path: Path):  # noqa: ANN201
@@ -39,13 +38,15 @@ def import_contacts(path: Path):  # noqa: ANN201
     return job
 
 
+def contacts_command(args: list[str]) -> int:
+    if args[:1] != ["import"] or len(args) != 2:
+        print(f"usage: python -m services.notify {USAGE}", file=sys.stderr)
+        return 2
+    return NOTIFY.command(import_contacts(Path(args[1])))
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] == "serve":
-        return run_service(SERVICE, MIGRATIONS, build)
-    if argv[:2] == ["contacts", "import"] and len(argv) == 3:
-        return run_command(SERVICE, MIGRATIONS, import_contacts(Path(argv[2])))
-    print(USAGE, file=sys.stderr)
-    return 2
+    return NOTIFY.main(argv, {"contacts": contacts_command}, USAGE)
 
 
 if __name__ == "__main__":

@@ -1,41 +1,43 @@
-"""Wiring of the notify service: case events in; emails out; the public listing, signet and verify page."""
+"""The notify service: case events in; emails out; the public site, signet, verify page and plaques."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import httpx
-from fastapi import FastAPI
-
 from services.notify.api import notifications_router
 from services.notify.handlers import on_case_events
-from services.notify.mail import run_mailer
+from services.notify.mail import run_mailer, smtp_in_clear
 from services.notify.plaque import plaque_router, plaques_admin_router
 from services.notify.transparency import Eligibility, transparency_router
 from services.notify.web import install_error_pages, public_router
 from shared.authorities import registry
-from shared.consumer import BatchConsumer
-from shared.http import new_app, ops_router
+from shared.kernel import Consumes, Service
 from shared.runtime import Runtime
+from shared.settings import weak_secret
 from shared.topics import CASES
 
-SERVICE = "notify"
-MIGRATIONS = Path(__file__).parent / "migrations"
+
+def routers(rt: Runtime) -> list:
+    s, authorities = rt.settings, registry()
+    return [
+        public_router(rt.pool, authorities, s),
+        transparency_router(rt.pool, authorities, s, Eligibility(rt.clients["eligibility"])),
+        plaque_router(rt.pool, authorities),
+        plaques_admin_router(rt.pool, authorities, s.admin_token),
+        notifications_router(rt.pool, s.admin_token),
+    ]
 
 
-def build(rt: Runtime) -> FastAPI:
-    BatchConsumer(SERVICE, CASES, on_case_events, pool=rt.pool, broker=rt.broker, settings=rt.settings, health=rt.health).subscribe(
-        "one email per case event; keeps the public listing"
-    )
-    rt.background["mailer"] = lambda beat: run_mailer(rt.pool, rt.settings, rt.connect, beat)
-    app = new_app(SERVICE, "Emails to authorities, the public listing, the signet and its verification, plaques.")
-    install_error_pages(app)
-    eligibility = httpx.AsyncClient(base_url=rt.settings.eligibility_url.rstrip("/"), timeout=5)
-    rt.on_stop.append(eligibility.aclose)
-    app.include_router(public_router(rt.pool, registry(), rt.settings))
-    app.include_router(transparency_router(rt.pool, registry(), rt.settings, Eligibility(eligibility)))
-    app.include_router(plaque_router(rt.pool, registry()))
-    app.include_router(plaques_admin_router(rt.pool, registry(), rt.settings.admin_token))
-    app.include_router(notifications_router(rt.pool, rt.settings.admin_token))
-    app.include_router(ops_router(SERVICE, rt.pool, rt.broker, rt.health))
-    return app
+NOTIFY = Service(
+    name="notify",
+    description="Emails to authorities, the public listing, the signet and its verification, plaques.",
+    migrations=Path(__file__).parent / "migrations",
+    consumes=(Consumes(CASES, lambda _: on_case_events, "one email per case event; keeps the public listing"),),
+    clients={"eligibility": lambda s: s.eligibility_url},
+    routers=routers,
+    workers=lambda rt: {"mailer": lambda beat: run_mailer(rt.pool, rt.settings, rt.connect, beat)},
+    install=install_error_pages,
+    refuses=lambda s: weak_secret(s, "ADMIN_TOKEN") + smtp_in_clear(s),
+)
+
+SERVICE, MIGRATIONS, build = NOTIFY.name, NOTIFY.migrations, NOTIFY.build

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
 from collections.abc import Callable
 from datetime import date, datetime
@@ -20,7 +19,8 @@ from prometheus_client import Counter
 
 from services.notify import domain, repository
 from shared.authorities import Authority, registry
-from shared.settings import Settings
+from shared.db import Wakeup
+from shared.settings import LOOPBACK, Settings
 
 log = structlog.get_logger(__name__)
 
@@ -109,6 +109,13 @@ def compose(event_id: UUID, event_type: str, payload: dict[str, Any], to: str, s
     return msg
 
 
+def smtp_in_clear(settings: Settings) -> list[str]:
+    """A password must not travel unencrypted to a mail server on another machine."""
+    if settings.smtp_password and not settings.smtp_starttls and settings.smtp_host not in LOOPBACK:
+        return [f"SMTP_PASSWORD would be sent in clear text to {settings.smtp_host}; set SMTP_STARTTLS=true"]
+    return []
+
+
 async def send(msg: EmailMessage, settings: Settings) -> None:
     await aiosmtplib.send(
         msg,
@@ -191,23 +198,19 @@ async def run_mailer(
 
     Runs under the supervisor: a database outage raises out of here, is reported, and the mailer is restarted.
     """
-    wake = asyncio.Event()
+    wake = Wakeup()
     conn: asyncpg.Connection = await connect()
     try:
-        await conn.add_listener(await repository.mail_channel(conn), lambda *_: wake.set())
+        await wake.listen(conn, await repository.mail_channel(conn))
         while True:
             while await send_next(pool, settings):
                 pass
             beat()
-            wake.clear()
             due = await repository.next_wake(pool)
             idle = max_idle_s
             if due is not None:
                 idle = min(max_idle_s, max(0.05, (due - datetime.now(due.tzinfo)).total_seconds()))
-            try:
-                await asyncio.wait_for(wake.wait(), timeout=idle)
-            except TimeoutError:
-                pass
+            await wake.sleep(idle)
     finally:
         if not conn.is_closed():
             conn.terminate()

@@ -60,9 +60,10 @@ def kreis_of(authority: Authority) -> str:
 
 def statistics(
     registry: Iterable[Authority], current: set[str], awards: Sequence[Mapping[str, Any]],
-    counts: Mapping[str, tuple[int, int]] | None, today: date, kreis_names: Mapping[str, str],
+    counts: Mapping[str, tuple[int, int, bool]] | None, today: date, kreis_names: Mapping[str, str],
 ) -> dict[str, Any]:
-    """`current`: keys of current holders; `counts`: key -> (count, threshold), or None when eligibility is away."""
+    """`current`: keys of current holders; `counts`: key -> (count, threshold, eligible) as eligibility answers them,
+    or None when eligibility is away."""
     authorities = list(registry)
     by_key = {a.key: a for a in authorities}
     holders = [by_key[k] for k in current if k in by_key]
@@ -89,10 +90,9 @@ def statistics(
         "closest": [],
     }
     if counts is not None:
-        values = [counts.get(a.key, (0, 0))[0] for a in authorities]
-        stats["counts"] = {"histogram": histogram(values),
-                           "eligible": sum(1 for c, t in counts.values() if t and c >= t)}
-        below = sorted(((c, t, k) for k, (c, t) in counts.items() if t and c < t and k in by_key),
+        values = [counts[a.key][0] if a.key in counts else 0 for a in authorities]
+        stats["counts"] = {"histogram": histogram(values), "eligible": sum(1 for *_, e in counts.values() if e)}
+        below = sorted(((c, t, k) for k, (c, t, e) in counts.items() if not e and k in by_key),
                        key=lambda x: (x[1] - x[0], x[2]))  # the fewest missing first
         stats["closest"] = [
             {"authority_id": k, "name": by_key[k].display_name, "count": c, "threshold": t, "missing": t - c}

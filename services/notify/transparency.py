@@ -60,9 +60,10 @@ class Eligibility:
     async def advice(self, authority_id: str) -> dict[str, Any] | None:
         return await self._get(f"/v1/authorities/{authority_id}/advice", limit=10)
 
-    async def counts(self) -> dict[str, tuple[int, int]] | None:
+    async def counts(self) -> dict[str, tuple[int, int, bool]] | None:
+        """authority_id -> (count, threshold, eligible), as eligibility answers them."""
         body = await self._get("/v1/authorities", limit=5000)
-        return {i["authority_id"]: (i["count"], i["threshold"]) for i in body["items"]} if body else None
+        return {i["authority_id"]: (i["count"], i["threshold"], i["eligible"]) for i in body["items"]} if body else None
 
 
 class Cached:
@@ -115,12 +116,13 @@ def transparency_router(pool: asyncpg.Pool, registry: Registry, settings: Settin
         current = next((a for a in awards if a["revoked_at"] is None), None)
         review = await repository.open_review(pool, authority.key)
         counted, other = procedure_rows(found["procedures"]) if found else ([], [])
-        below = found is not None and found["count"] < found["threshold"]
+        below = found is not None and not found["eligible"]  # eligibility's rule, as its API answers it
         return {
             "authority_id": authority.key, "name": authority.name, "display_name": authority.display_name,
             "kind": authority.kind, "district": authority.district, "region": authority.region,
             "counts_available": found is not None,
             "count": found["count"] if found else None, "threshold": found["threshold"] if found else None,
+            "eligible": found["eligible"] if found else None,
             "counted": counted, "not_counted": other,
             "award": {"award_number": current["award_number"], "awarded_at": current["awarded_at"].isoformat()}
             if current else None,

@@ -7,8 +7,15 @@ import sys
 
 import pytest
 
-from shared.settings import Settings, unsafe
+from services.awards.app import AWARDS
+from services.eligibility.app import ELIGIBILITY
+from services.ingest.app import INGEST
+from services.notify.app import NOTIFY
+from shared.settings import Settings
 from tests.support.processes import ROOT, env_for
+
+
+SERVICES = {s.name: s for s in (INGEST, ELIGIBILITY, AWARDS, NOTIFY)}
 
 
 @pytest.mark.parametrize(
@@ -20,17 +27,21 @@ from tests.support.processes import ROOT, env_for
         ("ingest", {"bind_host": "0.0.0.0", "feed_secret": "change-me-local-only"}, "placeholder"),
         ("notify", {"bind_host": "0.0.0.0", "admin_token": "short"}, "ADMIN_TOKEN is shorter than 16"),
         ("notify", {"bind_host": "0.0.0.0", "admin_token": "CHANGE-ME-CHANGE-ME"}, "placeholder"),
+        ("awards", {"bind_host": "0.0.0.0", "admin_token": "short"}, "ADMIN_TOKEN is shorter than 16"),
     ],
 )
 def test_unsafe_configurations_are_named(service: str, overrides: dict, problem: str) -> None:
-    problems = unsafe(Settings(_env_file=None, **overrides), service)
+    problems = SERVICES[service].refuses(Settings(_env_file=None, **overrides))
     assert len(problems) == 1 and problem in problems[0]
 
 
 def test_safe_configurations_pass() -> None:
-    assert unsafe(Settings(_env_file=None), "ingest") == []
-    assert unsafe(Settings(_env_file=None, bind_host="0.0.0.0", feed_secret="x" * 32), "ingest") == []
-    assert unsafe(Settings(_env_file=None, smtp_host="mail.example.invalid", smtp_password="pw", smtp_starttls=True), "notify") == []
+    assert [s.refuses(Settings(_env_file=None)) for s in SERVICES.values()] == [[], [], [], []]
+    assert INGEST.refuses(Settings(_env_file=None, bind_host="0.0.0.0", feed_secret="x" * 32)) == []
+    assert NOTIFY.refuses(Settings(_env_file=None, smtp_host="mail.example.invalid", smtp_password="pw", smtp_starttls=True)) == []
+    assert AWARDS.refuses(Settings(_env_file=None, bind_host="0.0.0.0", admin_token="a" * 32)) == []
+    assert INGEST.refuses(Settings(_env_file=None, bind_host="0.0.0.0", feed_secret="x" * 32, admin_token="short")) == [], \
+        "ingest does not use ADMIN_TOKEN"
 
 
 def test_ingest_refuses_to_listen_publicly_without_a_feed_secret(settings) -> None:

@@ -13,8 +13,10 @@ LINKS = "portal.procedure-links.v1"
 KITZINGEN, WUERZBURG, OBERBAYERN = "09675141", "09663000", "091"
 
 
-@pytest.fixture
-async def eligibility(start, settings):
+@pytest.fixture(scope="module")
+async def eligibility(module_start, module_settings):
+    """One eligibility for the module: every test only reads what these events made of it."""
+    start, settings = module_start, module_settings
     events = [linked_event(KITZINGEN, f"k-{i}", minute=i) for i in range(52)]
     events += [linked_event(KITZINGEN, "info", kind="information"), linked_event(KITZINGEN, "print", kind="print_form")]
     events += [linked_event(WUERZBURG, f"w-{i}") for i in range(10)]
@@ -43,10 +45,10 @@ async def test_one_authority_with_its_linked_procedures(eligibility) -> None:
     assert set(view["procedures"][0]) >= {"id", "name", "scope", "linked_at"}
 
 
-async def test_a_bezirk_counts_central_procedures_and_crosses_at_thirty(eligibility, settings) -> None:
+async def test_a_bezirk_counts_central_procedures_and_crosses_at_thirty(eligibility, module_settings) -> None:
     view = (await eligibility.get(f"/v1/authorities/{OBERBAYERN}")).json()
     assert (view["kind"], view["count"], view["threshold"], view["eligible"]) == ("bezirk", 30, 30, True)
-    crossings = events_of(await read_topic(settings, "eligibility.thresholds.v1", at_least=2))
+    crossings = events_of(await read_topic(module_settings, "eligibility.thresholds.v1", at_least=2))
     assert sorted((e["authority_id"], e["event_type"], e["count"], e["threshold"]) for e in crossings) == [
         (OBERBAYERN, "ThresholdCrossed", 30, 30),
         (KITZINGEN, "ThresholdCrossed", 50, 50),

@@ -21,9 +21,10 @@ from tests.support.public import public_site
 KITZINGEN, WUERZBURG, UNTERFRANKEN, LK = "09675141", "09663000", "096", "09675"
 
 
-@pytest.fixture
-async def public(start, settings):
-    async with public_site(start, settings) as notify:
+@pytest.fixture(scope="module")
+async def public(module_start, module_settings):
+    """One public site for the module's tests that only read it."""
+    async with public_site(module_start, module_settings) as notify:
         yield notify
 
 
@@ -38,7 +39,8 @@ async def test_an_authority_below_its_threshold_sees_what_counts_what_not_and_wh
     assert "Bundesantrag</td><td>Zuständigkeit „federal“" in page
     peers = sum(1 for a in registry() if a.kind in ("gemeinde", "markt", "stadt")) - 1
     profile = (await public.get(f"/v1/behoerden/{KITZINGEN}")).json()
-    assert (profile["count"], profile["threshold"], len(profile["counted"]), len(profile["not_counted"])) == (3, 50, 3, 2)
+    assert (profile["count"], profile["threshold"], profile["eligible"], len(profile["counted"]), len(profile["not_counted"])) == (
+        3, 50, False, 3, 2)
     # 4 peers in the Landkreis: fewer than 10 suggestions there, so the advice comes from the widest level
     assert [(a["id"], a["peers_linking"]) for a in profile["advice"]] == [("p-a", 4), ("p-b", 2)]
     assert profile["advice"][0]["text"] == f"von 4 von {peers} Gemeinden, Märkten und Städten in Bayern verlinkt"

@@ -14,7 +14,7 @@ A, BEZIRK = "09675141", "096"
 
 
 def threshold(authority_id: str) -> int:
-    return threshold_for("bezirk" if authority_id == BEZIRK else "default", 50, 30)
+    return threshold_for("bezirk" if authority_id == BEZIRK else "gemeinde", 50, 30)
 
 
 def link(pid: str, minute: int = 0, *, authority: str = A, kind: str = "online", scope: str = "municipal") -> LinkChange:
@@ -111,3 +111,8 @@ def test_each_threshold_event_carries_the_next_number_of_its_authority() -> None
     out = run([link(f"p{i}") for i in range(50)] + [unlink("p0", 99)], standings={A: Standing(0, 50, False, 4)})
     assert [(c.direction, c.sequence) for c in out.crossings] == [("crossed", 5), ("lost", 6)]
     assert out.standings[A].announced == 6
+
+
+@pytest.mark.parametrize("kind", ["gemeinde", "markt", "stadt", "kreisfreie_stadt", "landkreis", "verwaltungsgemeinschaft"])
+def test_every_kind_but_a_bezirk_has_the_default_threshold(kind: str) -> None:
+    assert (threshold_for(kind, 50, 30), threshold_for("bezirk", 50, 30)) == (50, 30)
