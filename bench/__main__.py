@@ -21,15 +21,15 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from harness import infra
+from harness.builders import change
+from harness.processes import ServiceProcess
 from shared import db
 from shared.authorities import registry
 from shared.events import Procedure, ProcedureLinked
 from shared.settings import Settings
+from shared.signature import portal_signature as sign
 from shared.topics import ensure_topics
-from tests.conftest import sign
-from tests.support import infra
-from tests.support.builders import change
-from tests.support.processes import ServiceProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
-import hmac
 import json
 import os
 import random
@@ -26,6 +24,7 @@ from typing import Any
 import httpx
 
 from shared.authorities import registry
+from shared.signature import HEADER, portal_signature
 
 ROOT = Path(__file__).resolve().parent.parent
 PROCEDURES_CSV = ROOT / "shared" / "data" / "online_procedures.csv"
@@ -115,9 +114,8 @@ def replay(
             if stop():
                 break
             body = json.dumps({"changes": chunk}).encode()
-            signature = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
             r = client.post("/v1/portal/changes", content=body,
-                            headers={"content-type": "application/json", "X-Portal-Signature": signature})
+                            headers={"content-type": "application/json", HEADER: portal_signature(body, secret)})
             r.raise_for_status()
             accepted += r.json()["accepted"]
             duplicates += r.json()["duplicates"]

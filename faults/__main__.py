@@ -28,17 +28,18 @@ import httpx
 
 from deploy.demo import build_feed
 from deploy.drain import _behind
+from harness import infra
+from harness.infra import set_read_only
+from harness.kafka import produce, read_topic
+from harness.processes import ServiceProcess
+from harness.smtp import Sink, smtp_server, smtp_sink
 from services.awards.auth import new_token, token_hash
 from shared import db
 from shared.authorities import registry
 from shared.events import ThresholdCrossed
 from shared.settings import Settings
+from shared.signature import portal_signature as sign
 from shared.topics import ensure_topics
-from tests.conftest import sign
-from tests.support import infra
-from tests.support.kafka import produce, read_topic
-from tests.support.processes import ServiceProcess
-from tests.support.smtp import Sink
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "var" / "faults"
@@ -275,27 +276,14 @@ async def scenario_6() -> Result:
     """The SMTP server down for 60 s, then back: every email arrives once."""
     async with stack("6-smtp-down") as s:
         port = infra.free_port()
-        s.start("awards")
-        s.start("notify", SMTP_PORT=str(port), MAIL_RETRY_BASE_S="1")
-        await asyncio.gather(*(p.ready() for p in s.procs.values()))
-        conn = await asyncpg.connect(s.settings.database_url)
         authorities = ["09675141", "09663000", "096", "091", "09162000", "09675", "096755616", "09271111"]
-        await conn.executemany("INSERT INTO notify.contact (authority_id, email) VALUES ($1, $2)",
-                               [(a, f"{a}@example.invalid") for a in authorities])
-        await conn.close()
+        await (await with_mail(s, port, authorities, MAIL_RETRY_BASE_S="1")).close()
         events = [ThresholdCrossed(authority_id=a, correlation_id="faults", count=60, threshold=50) for a in authorities]
         await produce(s.settings, "eligibility.thresholds.v1", [(e.authority_id, e.to_json()) for e in events])
-        await asyncio.sleep(60)
-        from aiosmtpd.controller import Controller
-
-        sink = Sink()
-        controller = Controller(sink, hostname="127.0.0.1", port=port)
-        controller.start()
-        try:
+        await asyncio.sleep(60)  # the outage itself: the mail server comes up a minute after the events
+        with smtp_server(port) as (sink, _):
             recovery = await until(lambda: _async(len(sink.messages) >= len(authorities)), timeout=120)
             await until(lambda: _nothing_pending(s), timeout=30)  # every email recorded: a double would be here
-        finally:
-            controller.stop()
         ids = Counter(m["Message-ID"] for m in sink.messages)
         return Result("6. SMTP down 60 s", 1, len(authorities), len(authorities) - len(ids),
                       sum(n - 1 for n in ids.values()), recovery, "retried with backoff; one email per case opened")
@@ -377,31 +365,24 @@ async def _nothing_pending(s: Stack) -> bool:
     return await _fetchval(s, "SELECT count(*) FROM notify.notification WHERE status = 'pending'") == 0
 
 
-@contextlib.asynccontextmanager
-async def mail_sink() -> AsyncIterator[tuple[Sink, int]]:
-    from aiosmtpd.controller import Controller
-
-    sink, port = Sink(), infra.free_port()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield sink, port
-    finally:
-        controller.stop()
+async def with_mail(s: Stack, smtp_port: int, authorities: list[str], *upstream: str, **notify_env: str
+                    ) -> asyncpg.Connection:
+    """The `upstream` services, awards and notify (mailing to `smtp_port`), a contact for each of `authorities`;
+    returns a connection to the database for the scenario's checks."""
+    for name in (*upstream, "awards"):
+        s.start(name)
+    s.start("notify", SMTP_PORT=str(smtp_port), **notify_env)
+    await asyncio.gather(*(p.ready() for p in s.procs.values()))
+    conn = await asyncpg.connect(s.settings.database_url)
+    await conn.executemany("INSERT INTO notify.contact (authority_id, email) VALUES ($1, $2)",
+                           [(a, f"{a}@example.invalid") for a in authorities])
+    return conn
 
 
 async def whole_chain(s: Stack, smtp_port: int) -> None:
     """All four services, a contact for every authority."""
-    for name in ("ingest", "eligibility", "awards"):
-        s.start(name)
-    s.start("notify", SMTP_PORT=str(smtp_port))
-    await asyncio.gather(*(p.ready() for p in s.procs.values()))
-    conn = await asyncpg.connect(s.settings.database_url)
-    try:
-        await conn.executemany("INSERT INTO notify.contact (authority_id, email) VALUES ($1, $2)",
-                               [(a.key, f"{a.key}@example.invalid") for a in registry()])
-    finally:
-        await conn.close()
+    conn = await with_mail(s, smtp_port, [a.key for a in registry()], "ingest", "eligibility")
+    await conn.close()
 
 
 async def chain_outcome(s: Stack, sink: Sink, expected: set[str], timeout: float = 180) -> tuple[int, int]:
@@ -433,7 +414,7 @@ async def scenario_10() -> Result:
     """The broker killed and restarted empty mid-stream, all four services running: the outboxes fill it again."""
     changes = build_feed(seed=19).changes[:30_000]
     want = oracle(changes)
-    async with stack("10-broker-restarted-empty") as s, mail_sink() as (sink, port):
+    async with stack("10-broker-restarted-empty") as s, smtp_sink() as (sink, port):
         await whole_chain(s, port)
 
         async def restart_once(n: int) -> None:
@@ -447,19 +428,6 @@ async def scenario_10() -> Result:
                       recovery, "counts exact; one case and one CaseOpened email per eligible authority")
 
 
-async def _read_only(s: Stack, on: bool) -> None:
-    """What a fail-over to a replica looks like to the services: every new session is read-only."""
-    name = db.database_name(s.settings.database_url)
-    admin = await asyncpg.connect(db.with_database(s.settings.database_url, "postgres"))
-    try:
-        await admin.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = {"on" if on else "off"}')
-        await admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", name
-        )
-    finally:
-        await admin.close()
-
-
 async def scenario_11() -> Result:
     """The database read-only for 30 s mid-stream (as after a fail-over to a replica): consumers wait, nothing
     is dead-lettered, feeds are refused with 503 and resent."""
@@ -471,7 +439,7 @@ async def scenario_11() -> Result:
         unready: set[str] = set()
 
         async def read_only_for_30_s() -> None:
-            await _read_only(s, True)
+            await set_read_only(s.settings.database_url, True)
             try:
                 async with httpx.AsyncClient() as probe:
                     for _ in range(30):
@@ -481,7 +449,7 @@ async def scenario_11() -> Result:
                                 if (await probe.get(f"{proc.url}/readyz")).status_code == 503:
                                     unready.add(name)
             finally:
-                await _read_only(s, False)
+                await set_read_only(s.settings.database_url, False)
 
         fault: asyncio.Task[None] | None = None
         async with httpx.AsyncClient() as http:
@@ -508,13 +476,8 @@ async def scenario_12() -> Result:
     from deploy.dlq import redrive
 
     authorities = [a.key for a in registry()][:40]
-    async with stack("12-bug-dlq-redrive") as s, mail_sink() as (sink, port):
-        s.start("awards")
-        s.start("notify", SMTP_PORT=str(port))
-        await asyncio.gather(*(p.ready() for p in s.procs.values()))
-        conn = await asyncpg.connect(s.settings.database_url)
-        await conn.executemany("INSERT INTO notify.contact (authority_id, email) VALUES ($1, $2)",
-                               [(a, f"{a}@example.invalid") for a in authorities])
+    async with stack("12-bug-dlq-redrive") as s, smtp_sink() as (sink, port):
+        conn = await with_mail(s, port, authorities)
         await conn.execute("""
             CREATE FUNCTION awards.faults_bug() RETURNS trigger LANGUAGE plpgsql AS
             $$ BEGIN RAISE EXCEPTION 'a bug: review cases cannot be written'; END $$;
@@ -543,38 +506,24 @@ async def scenario_12() -> Result:
 
 async def scenario_3() -> Result:
     """kill -9 awards and notify while cases open and emails go out."""
-    from aiosmtpd.controller import Controller
-
     authorities = [a.key for a in registry()][:150]
-    async with stack("3-kill-awards-notify") as s:
-        sink = Sink()
-        port = infra.free_port()
-        controller = Controller(sink, hostname="127.0.0.1", port=port)
-        controller.start()
-        try:
-            s.start("awards")
-            s.start("notify", SMTP_PORT=str(port))
-            await asyncio.gather(*(p.ready() for p in s.procs.values()))
-            conn = await asyncpg.connect(s.settings.database_url)
-            await conn.executemany("INSERT INTO notify.contact (authority_id, email) VALUES ($1, $2)",
-                                   [(a, f"{a}@example.invalid") for a in authorities])
-            events = [ThresholdCrossed(authority_id=a, correlation_id="faults", count=60, threshold=50) for a in authorities]
-            await produce(s.settings, "eligibility.thresholds.v1", [(e.authority_id, e.to_json()) for e in events])
-            kills = 0
-            for _ in range(3):
-                await asyncio.sleep(0.7)
-                for name in ("awards", "notify"):
-                    s.procs[name].kill()
-                    kills += 1
-                    s.start(name)
-            started = time.monotonic()
-            await until(lambda: _async(len({m["Message-ID"] for m in sink.messages}) >= len(authorities)), timeout=180)
-            recovery = time.monotonic() - started
-            await until(lambda: _nothing_pending(s), timeout=30)
-            cases = await conn.fetchval("SELECT count(*) FROM awards.review_case")
-            await conn.close()
-        finally:
-            controller.stop()
+    async with stack("3-kill-awards-notify") as s, smtp_sink() as (sink, port):
+        conn = await with_mail(s, port, authorities)
+        events = [ThresholdCrossed(authority_id=a, correlation_id="faults", count=60, threshold=50) for a in authorities]
+        await produce(s.settings, "eligibility.thresholds.v1", [(e.authority_id, e.to_json()) for e in events])
+        kills = 0
+        for _ in range(3):
+            await asyncio.sleep(0.7)
+            for name in ("awards", "notify"):
+                s.procs[name].kill()
+                kills += 1
+                s.start(name)
+        started = time.monotonic()
+        await until(lambda: _async(len({m["Message-ID"] for m in sink.messages}) >= len(authorities)), timeout=180)
+        recovery = time.monotonic() - started
+        await until(lambda: _nothing_pending(s), timeout=30)
+        cases = await conn.fetchval("SELECT count(*) FROM awards.review_case")
+        await conn.close()
         ids = Counter(m["Message-ID"] for m in sink.messages)
         per_authority = Counter(m["To"] for m in {m["Message-ID"]: m for m in sink.messages}.values())
         lost = max(0, len(authorities) - len(ids)) + max(0, len(authorities) - cases)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import hmac
 import json
 import time
 import uuid
@@ -17,6 +15,7 @@ import asyncpg
 import httpx
 import pytest
 
+from harness import infra
 from services.awards.app import MIGRATIONS as AWARDS_MIGRATIONS
 from services.eligibility.app import MIGRATIONS as ELIGIBILITY_MIGRATIONS
 from services.ingest.app import MIGRATIONS as INGEST_MIGRATIONS
@@ -25,7 +24,7 @@ from shared import db
 from shared.logging import configure_logging
 from shared.runtime import Build, service_runtime
 from shared.settings import Settings
-from tests.support import infra
+from shared.signature import portal_signature
 
 MIGRATIONS = {
     "ingest": INGEST_MIGRATIONS,
@@ -168,7 +167,7 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 
 def sign(body: bytes, secret: str = FEED_SECRET) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+    return portal_signature(body, secret)
 
 
 def signed(payload: Any, secret: str = FEED_SECRET) -> dict[str, Any]:

@@ -148,18 +148,23 @@ def matching(registry: Registry, q: str | None, authority_id: str | None) -> lis
     return [i for i in found if ids is None or i in ids]
 
 
+async def case_detail(pool: asyncpg.Pool, registry: Registry, http: httpx.AsyncClient, case_id: UUID) -> CaseDetail:
+    """A case with its history and evidence: what was counted when it opened beside what eligibility counts now."""
+    row = await repository.case(pool, case_id)
+    if row is None:
+        raise domain.NotFound("Diesen Fall gibt es nicht.")
+    history = [Action(**dict(a)) for a in await repository.actions(pool, case_id)]
+    now = await workers.counted_now(http, row["authority_id"])
+    return CaseDetail(**view(row, registry).model_dump(), **evidence(row, now).model_dump(), history=history)
+
+
 def cases_router(pool: asyncpg.Pool, registry: Registry, settings: Settings, http: httpx.AsyncClient,
                  clock: Clock = handlers.utcnow) -> APIRouter:
     reviewer = Depends(reviewer_dependency(pool))
     router = APIRouter(tags=["review cases"], responses={401: {"description": "no or bad token"}})
 
     async def detail(case_id: UUID) -> CaseDetail:
-        row = await repository.case(pool, case_id)
-        if row is None:
-            raise domain.NotFound("Diesen Fall gibt es nicht.")
-        history = [Action(**dict(a)) for a in await repository.actions(pool, case_id)]
-        now = await workers.counted_now(http, row["authority_id"])
-        return CaseDetail(**view(row, registry).model_dump(), **evidence(row, now).model_dump(), history=history)
+        return await case_detail(pool, registry, http, case_id)
 
     @router.get("/v1/cases", response_model=CasePage)
     async def list_cases(
@@ -216,6 +221,13 @@ def cases_router(pool: asyncpg.Pool, registry: Registry, settings: Settings, htt
     async def open_case(authority_id: Annotated[str, Path(max_length=20)], me: Reviewer = reviewer) -> CaseDetail:
         case_id = await handlers.open_by_hand(pool, authority_id, me.name, authority_id in registry, clock)
         return await detail(case_id)
+
+    return router
+
+
+def reviewers_router(pool: asyncpg.Pool) -> APIRouter:
+    reviewer = Depends(reviewer_dependency(pool))
+    router = APIRouter(tags=["reviewers"], responses={401: {"description": "no or bad token"}})
 
     @router.get("/v1/reviewers", response_model=list[ReviewerLoad], responses={403: {"description": "not a lead"}})
     async def reviewers(me: Reviewer = reviewer) -> list[ReviewerLoad]:

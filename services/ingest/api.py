@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 import uuid
@@ -17,6 +15,7 @@ from prometheus_client import Counter
 from pydantic import SecretStr, ValidationError
 
 from services.ingest import feeds
+from services.ingest.domain import Change
 from services.ingest.schemas import (
     MAX_BODY_BYTES,
     MAX_CHANGES,
@@ -31,8 +30,9 @@ from services.ingest.schemas import (
     parse_procedures,
 )
 from shared.authorities import Registry
+from shared.signature import HEADER, signature_matches
 
-SIGNATURE_HEADER = "X-Portal-Signature"
+SIGNATURE_HEADER = HEADER
 log = structlog.get_logger(__name__)
 
 
@@ -95,9 +95,7 @@ async def read_signed(request: Request, secret: SecretStr | None) -> bytes:
         body += chunk
         if len(body) > MAX_BODY_BYTES:
             raise _refuse(413, f"body over {MAX_BODY_BYTES} bytes")
-    expected = "sha256=" + hmac.new(secret.get_secret_value().encode(), bytes(body), hashlib.sha256).hexdigest()
-    given = request.headers.get(SIGNATURE_HEADER, "").strip()
-    if not hmac.compare_digest(expected.encode(), given.encode()):
+    if not signature_matches(bytes(body), secret.get_secret_value(), request.headers.get(SIGNATURE_HEADER, "")):
         raise _refuse(401, f"missing or bad {SIGNATURE_HEADER}")
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
@@ -117,93 +115,81 @@ def correlation_id(request: Request) -> str:
     return getattr(request.state, "request_id", None) or str(uuid.uuid4())
 
 
-def feed_router(pool: asyncpg.Pool, registry: Registry, secret: SecretStr | None) -> APIRouter:
-    router = APIRouter(prefix="/v1/portal", tags=["portal feeds"])
-    signed = {
-        "parameters": [
-            {
-                "name": SIGNATURE_HEADER,
-                "in": "header",
-                "required": True,
-                "schema": {"type": "string"},
-                "description": "sha256=<hex HMAC-SHA256 of the raw body with FEED_SECRET>",
-            }
-        ]
-    }
-    errors_response = {"description": "invalid changes: `{errors: [{index, field, message}]}`"}
-    refusals = {
-        401: {"description": "bad or missing signature"},
-        413: {"description": "body over 5 MiB or over 5,000 changes"},
-        415: {"description": "not application/json"},
-        422: errors_response,
-        503: {"description": "FEED_SECRET not configured"},
+_REFUSALS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "bad or missing signature"},
+    413: {"description": "body over 5 MiB or over 5,000 changes"},
+    415: {"description": "not application/json"},
+    422: {"description": "invalid changes: `{errors: [{index, field, message}]}`"},
+    503: {"description": "FEED_SECRET not configured"},
+}
+
+
+def _signed_body(schema: dict[str, Any]) -> dict[str, Any]:
+    """OpenAPI for a signed JSON body (the endpoints read the raw bytes themselves, to check the signature)."""
+    return {
+        "parameters": [{"name": SIGNATURE_HEADER, "in": "header", "required": True, "schema": {"type": "string"},
+                        "description": "sha256=<hex HMAC-SHA256 of the raw body with FEED_SECRET>"}],
+        "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
     }
 
-    @router.post(
-        "/changes",
-        status_code=202,
-        summary="a batch of portal changes, all or nothing",
-        responses=refusals,
-        openapi_extra={
-            **signed,
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": ChangesIn.model_json_schema()}},
-            },
-        },
-    )
-    async def post_changes(request: Request) -> JSONResponse:
-        body = await read_signed(request, secret)
-        if (fast := parse_body(body, registry)) is None:
-            try:
-                raw = RawChangesIn.model_validate(load_json(body)).changes
-            except ValidationError as exc:
-                raise _unprocessable(field_errors(exc, None)) from exc
-            if len(raw) > MAX_CHANGES:
-                raise _refuse(413, f"over {MAX_CHANGES} changes in one batch")
-            fast = parse_changes(raw, registry)
-        changes, errors = fast
-        if len(changes) > MAX_CHANGES:
+
+def parsed_changes(body: bytes, registry: Registry) -> list[Change]:
+    """A batch of changes, all valid, or a refusal naming every bad field."""
+    if (fast := parse_body(body, registry)) is None:
+        try:
+            raw = RawChangesIn.model_validate(load_json(body)).changes
+        except ValidationError as exc:
+            raise _unprocessable(field_errors(exc, None)) from exc
+        if len(raw) > MAX_CHANGES:
             raise _refuse(413, f"over {MAX_CHANGES} changes in one batch")
-        if errors:
-            raise _unprocessable(errors)
+        fast = parse_changes(raw, registry)
+    changes, errors = fast
+    if len(changes) > MAX_CHANGES:
+        raise _refuse(413, f"over {MAX_CHANGES} changes in one batch")
+    if errors:
+        raise _unprocessable(errors)
+    return changes
+
+
+def parsed_snapshot(authority_id: str, body: bytes, registry: Registry) -> tuple[SnapshotIn, list[dict[str, Any]]]:
+    """One authority's snapshot, bound to the authority in the path, or a refusal naming the field."""
+    data = load_json(body)
+    if authority_id not in registry:
+        raise _unprocessable(
+            [{"index": None, "field": "authority_id", "message": f"unknown authority key {authority_id!r}"}])
+    try:
+        snapshot = SnapshotIn.model_validate(data)
+    except ValidationError as exc:
+        raise _unprocessable(field_errors(exc, None)) from exc
+    if snapshot.authority_id != authority_id:
+        raise _unprocessable([{"index": None, "field": "authority_id",
+                               "message": f"the body is for {snapshot.authority_id!r}, the path for {authority_id!r}"}])
+    if errors := future_error("as_of", snapshot.as_of, None, latest_allowed()):
+        raise _unprocessable(errors)
+    if len(snapshot.procedures) > MAX_CHANGES:
+        raise _refuse(413, f"over {MAX_CHANGES} procedures in one snapshot")
+    procedures, errors = parse_procedures(snapshot.procedures)
+    if errors:
+        raise _unprocessable(errors)
+    return snapshot, procedures
+
+
+def feed_router(pool: asyncpg.Pool, registry: Registry, secret: SecretStr | None) -> APIRouter:
+    router = APIRouter(prefix="/v1/portal", tags=["portal feeds"])
+
+    @router.post("/changes", status_code=202, summary="a batch of portal changes, all or nothing", responses=_REFUSALS,
+                 openapi_extra=_signed_body(ChangesIn.model_json_schema()))
+    async def post_changes(request: Request) -> JSONResponse:
+        changes = parsed_changes(await read_signed(request, secret), registry)
         accepted, duplicates = await feeds.accept_changes(
             pool, changes, source="push", correlation_id=correlation_id(request)
         )
         return JSONResponse({"accepted": accepted, "duplicates": duplicates}, status_code=202)
 
-    @router.put(
-        "/authorities/{authority_id}/procedures",
-        summary="the full current list of one authority's procedures",
-        responses=refusals,
-        openapi_extra={
-            **signed,
-            "requestBody": {
-                "required": True,
-                "content": {"application/json": {"schema": SnapshotIn.model_json_schema()}},
-            },
-        },
-    )
+    @router.put("/authorities/{authority_id}/procedures", summary="the full current list of one authority's procedures",
+                responses=_REFUSALS, openapi_extra=_signed_body(SnapshotIn.model_json_schema()))
     async def put_snapshot(authority_id: str, request: Request) -> JSONResponse:
-        data = load_json(await read_signed(request, secret))
-        if authority_id not in registry:
-            raise _unprocessable(
-                [{"index": None, "field": "authority_id", "message": f"unknown authority key {authority_id!r}"}]
-            )
-        try:
-            snapshot = SnapshotIn.model_validate(data)
-        except ValidationError as exc:
-            raise _unprocessable(field_errors(exc, None)) from exc
-        if snapshot.authority_id != authority_id:
-            raise _unprocessable([{"index": None, "field": "authority_id",
-                                   "message": f"the body is for {snapshot.authority_id!r}, the path for {authority_id!r}"}])
-        if errors := future_error("as_of", snapshot.as_of, None, latest_allowed()):
-            raise _unprocessable(errors)
-        if len(snapshot.procedures) > MAX_CHANGES:
-            raise _refuse(413, f"over {MAX_CHANGES} procedures in one snapshot")
-        procedures, errors = parse_procedures(snapshot.procedures)
-        if errors:
-            raise _unprocessable(errors)
+        snapshot, procedures = parsed_snapshot(authority_id, await read_signed(request, secret), registry)
         linked, unlinked = await feeds.apply_snapshot(
             pool, authority_id, snapshot.as_of, procedures, correlation_id=correlation_id(request)
         )

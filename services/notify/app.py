@@ -8,7 +8,7 @@ from services.notify.api import notifications_router
 from services.notify.handlers import on_case_events
 from services.notify.mail import run_mailer, smtp_in_clear
 from services.notify.plaque import plaque_router, plaques_admin_router
-from services.notify.transparency import Eligibility, transparency_router
+from services.notify.transparency import Eligibility, authorities_router, statistics_router
 from services.notify.web import install_error_pages, public_router
 from shared.authorities import registry
 from shared.kernel import Consumes, Service
@@ -18,10 +18,11 @@ from shared.topics import CASES
 
 
 def routers(rt: Runtime) -> list:
-    s, authorities = rt.settings, registry()
+    s, authorities, eligibility = rt.settings, registry(), Eligibility(rt.clients["eligibility"])
     return [
         public_router(rt.pool, authorities, s),
-        transparency_router(rt.pool, authorities, s, Eligibility(rt.clients["eligibility"])),
+        authorities_router(rt.pool, authorities, eligibility),
+        statistics_router(rt.pool, authorities, s, eligibility),
         plaque_router(rt.pool, authorities),
         plaques_admin_router(rt.pool, authorities, s.admin_token),
         notifications_router(rt.pool, s.admin_token),

@@ -106,29 +106,45 @@ def advice_text(advice: dict[str, Any], item: dict[str, Any]) -> str:
     return f"von {item['peers_linking']} von {advice['peers']} {PEERS[advice['peer_group']]} {where} verlinkt"
 
 
-def transparency_router(pool: asyncpg.Pool, registry: Registry, settings: Settings,
-                        eligibility: Eligibility) -> APIRouter:
-    router = APIRouter(tags=["public"])
+async def authority_profile(pool: asyncpg.Pool, eligibility: Eligibility, authority: Authority) -> dict[str, Any]:
+    """What the public page of one authority shows: its count and what counts, its award or review, advice."""
+    found, advice = await asyncio.gather(eligibility.authority(authority.key), eligibility.advice(authority.key))
+    awards = await repository.awards_of(pool, authority.key)
+    current = next((a for a in awards if a["revoked_at"] is None), None)
+    review = await repository.open_review(pool, authority.key)
+    counted, other = procedure_rows(found["procedures"]) if found else ([], [])
+    below = found is not None and not found["eligible"]  # eligibility's rule, as its API answers it
+    return {
+        "authority_id": authority.key, "name": authority.name, "display_name": authority.display_name,
+        "kind": authority.kind, "district": authority.district, "region": authority.region,
+        "counts_available": found is not None,
+        "count": found["count"] if found else None, "threshold": found["threshold"] if found else None,
+        "eligible": found["eligible"] if found else None,
+        "counted": counted, "not_counted": other,
+        "award": {"award_number": current["award_number"], "awarded_at": current["awarded_at"].isoformat()}
+        if current else None,
+        "review": {"kind": review["kind"], "opened_at": review["opened_at"].isoformat()} if review else None,
+        "advice": [{**i, "text": advice_text(advice, i)} for i in advice["items"]] if advice and below else [],
+    }
 
-    async def profile(authority: Authority) -> dict[str, Any]:
-        found, advice = await asyncio.gather(eligibility.authority(authority.key), eligibility.advice(authority.key))
-        awards = await repository.awards_of(pool, authority.key)
-        current = next((a for a in awards if a["revoked_at"] is None), None)
-        review = await repository.open_review(pool, authority.key)
-        counted, other = procedure_rows(found["procedures"]) if found else ([], [])
-        below = found is not None and not found["eligible"]  # eligibility's rule, as its API answers it
-        return {
-            "authority_id": authority.key, "name": authority.name, "display_name": authority.display_name,
-            "kind": authority.kind, "district": authority.district, "region": authority.region,
-            "counts_available": found is not None,
-            "count": found["count"] if found else None, "threshold": found["threshold"] if found else None,
-            "eligible": found["eligible"] if found else None,
-            "counted": counted, "not_counted": other,
-            "award": {"award_number": current["award_number"], "awarded_at": current["awarded_at"].isoformat()}
-            if current else None,
-            "review": {"kind": review["kind"], "opened_at": review["opened_at"].isoformat()} if review else None,
-            "advice": [{**i, "text": advice_text(advice, i)} for i in advice["items"]] if advice and below else [],
-        }
+
+async def compute_statistics(pool: asyncpg.Pool, registry: Registry, settings: Settings, eligibility: Eligibility
+                             ) -> dict[str, Any]:
+    """The statistics' numbers and charts (drawn in a thread: matplotlib is CPU-bound)."""
+    awards = [dict(r) for r in await repository.all_awards(pool)]
+    current = {a["authority_id"] for a in awards if a["revoked_on"] is None}
+    names = {f["properties"]["ags"]: f["properties"]["name"] for f in charts.kreise()}
+    today = datetime.now(UTC).astimezone(domain.BERLIN).date()
+    s = stats.statistics(registry, current, awards, await eligibility.counts(), today, names)
+    s["thresholds"] = {"default": settings.threshold_default, "bezirk": settings.threshold_bezirk}
+    s["generated_at"] = datetime.now(UTC).isoformat()
+    s["attribution"] = stats.ATTRIBUTION
+    s["charts"] = await asyncio.to_thread(draw, s)
+    return s
+
+
+def authorities_router(pool: asyncpg.Pool, registry: Registry, eligibility: Eligibility) -> APIRouter:
+    router = APIRouter(tags=["public"])
 
     def known(authority_id: str) -> Authority:
         authority = registry.get(authority_id)
@@ -147,7 +163,7 @@ def transparency_router(pool: asyncpg.Pool, registry: Registry, settings: Settin
                 responses={404: {}})
     async def authority_page(authority_id: str) -> HTMLResponse:
         authority = known(authority_id)
-        p = await profile(authority)
+        p = await authority_profile(pool, eligibility, authority)
         signet = f"/signet/{authority.key}.svg" if p["award"] else None
         return page("authority.html.j2", a=authority, p=p, signet=signet,
                     awarded_on=_german(datetime.fromisoformat(p["award"]["awarded_at"]).date()) if p["award"] else "",
@@ -158,21 +174,14 @@ def transparency_router(pool: asyncpg.Pool, registry: Registry, settings: Settin
         authority = registry.get(authority_id)
         if authority is None:
             raise HTTPException(404, detail=f"unknown authority key {authority_id[:20]!r}")
-        return JSONResponse(await profile(authority))
+        return JSONResponse(await authority_profile(pool, eligibility, authority))
 
-    async def compute_statistics() -> dict[str, Any]:
-        awards = [dict(r) for r in await repository.all_awards(pool)]
-        current = {a["authority_id"] for a in awards if a["revoked_on"] is None}
-        names = {f["properties"]["ags"]: f["properties"]["name"] for f in charts.kreise()}
-        today = datetime.now(UTC).astimezone(domain.BERLIN).date()
-        s = stats.statistics(registry, current, awards, await eligibility.counts(), today, names)
-        s["thresholds"] = {"default": settings.threshold_default, "bezirk": settings.threshold_bezirk}
-        s["generated_at"] = datetime.now(UTC).isoformat()
-        s["attribution"] = stats.ATTRIBUTION
-        s["charts"] = await asyncio.to_thread(draw, s)
-        return s
+    return router
 
-    statistics = Cached(compute_statistics, STATISTICS_TTL_S)
+
+def statistics_router(pool: asyncpg.Pool, registry: Registry, settings: Settings, eligibility: Eligibility) -> APIRouter:
+    router = APIRouter(tags=["public"])
+    statistics = Cached(lambda: compute_statistics(pool, registry, settings, eligibility), STATISTICS_TTL_S)
 
     @router.get("/statistik", response_class=HTMLResponse, summary="statistics with charts and a map (German)")
     async def statistics_page() -> HTMLResponse:

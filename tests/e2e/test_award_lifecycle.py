@@ -15,14 +15,14 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.builders import change
+from harness.processes import ROOT, ServiceProcess, env_for
+from harness.smtp import Sink, body, smtp_server
 from services.notify import repository as notify_repository
 from shared import db
 from shared.settings import Settings
 from tests.conftest import eventually, signed
 from tests.support.awards import add_reviewer
-from tests.support.builders import change
-from tests.support.processes import ROOT, ServiceProcess, env_for
-from tests.support.smtp import Sink, body, smtp_server
 
 KITZINGEN, WUERZBURG, LK_KITZINGEN = "09675141", "09663000", "09675"
 SECONDS = 1 / 86_400

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+from harness.kafka import events_of, produce, read_topic
 from services.awards.app import build as build_awards
 from shared.authorities import registry
 from tests.conftest import eventually
 from tests.support.awards import add_reviewer, crossed
 from tests.support.browser import artifact, browser_page, serve
-from tests.support.kafka import events_of, produce, read_topic
 
 
 async def test_a_reviewer_claims_and_approves_in_the_console(start, settings) -> None:

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import sys
-
-from tests.support.processes import ROOT, env_for
+from harness.processes import run_module
 
 
 async def run(settings, path) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "services.notify", "contacts", "import", str(path), cwd=ROOT, env=env_for(settings),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    return proc.returncode or 0, out.decode(), err.decode()
+    return await run_module(settings, "services.notify", "contacts", "import", str(path), timeout=60)
 
 
 async def test_import_upserts_and_refuses_bad_files_whole(settings, pool, tmp_path) -> None:

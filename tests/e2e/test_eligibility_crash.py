@@ -7,11 +7,11 @@ import random
 
 import asyncpg
 
+from harness.builders import linked_event, unlinked_event
+from harness.kafka import events_of, produce, read_topic
+from harness.processes import ServiceProcess
 from services.eligibility import domain
 from services.eligibility.handlers import threshold_of, to_change
-from tests.support.builders import linked_event, unlinked_event
-from tests.support.kafka import events_of, produce, read_topic
-from tests.support.processes import ServiceProcess
 
 AUTHORITIES = ["09675141", "09663000", "096", "096755616", "09162000", "09675", "091"]
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from harness.builders import change
+from harness.smtp import body, smtp_server
 from services.awards.app import build as build_awards
 from services.eligibility.app import build as build_eligibility
 from services.ingest.app import build as build_ingest
@@ -9,8 +11,6 @@ from services.notify import repository as notify_repository
 from services.notify.app import build as build_notify
 from tests.conftest import eventually, signed
 from tests.support.awards import add_reviewer
-from tests.support.builders import change
-from tests.support.smtp import body, smtp_server
 
 IPHOFEN = "096755616"
 MAIL = "vg@iphofen.example.invalid"

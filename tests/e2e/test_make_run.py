@@ -17,10 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.infra import free_port
+from harness.processes import ROOT
 from shared.settings import SERVICES
 from tests.conftest import eventually
-from tests.support.infra import free_port
-from tests.support.processes import ROOT
 
 PROGRESS = re.compile(rb"(\d+)/(\d+) changes")
 

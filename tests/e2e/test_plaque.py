@@ -8,13 +8,13 @@ from datetime import date
 
 import httpx
 
+from harness.kafka import produce
+from harness.processes import running
+from harness.smtp import body, smtp_server
 from shared import db
 from shared.events import AwardGranted
 from tests.conftest import eventually
 from tests.support.awards import add_reviewer
-from tests.support.kafka import produce
-from tests.support.processes import running
-from tests.support.smtp import body, smtp_server
 
 KITZINGEN = "09675"  # Landkreis Kitzingen
 

@@ -7,9 +7,9 @@ import sys
 
 import httpx
 
+from harness.builders import change
+from harness.processes import ROOT, env_for, running
 from tests.conftest import eventually, signed
-from tests.support.builders import change
-from tests.support.processes import ROOT, env_for, running
 
 
 async def test_thin_path_through_real_processes(settings, tmp_path) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
+from harness.kafka import produce
 from services.notify.app import build as build_notify
 from shared.events import AwardGranted, AwardRevoked
 from tests.conftest import eventually
 from tests.support.browser import artifact, browser_page, serve
-from tests.support.kafka import produce
 
 
 async def test_listing_signet_and_verify_pages(start, settings) -> None:

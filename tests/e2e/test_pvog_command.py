@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
-import sys
-from pathlib import Path
-
 import httpx
 
+from harness.kafka import events_of, read_topic
+from harness.processes import run_module, running
 from tests.conftest import eventually
-from tests.support.feed_server import FeedServer
-from tests.support.kafka import events_of, read_topic
-from tests.support.processes import ROOT, env_for, running
+from tests.support.feed_server import FeedServer, pvog_pages
 
-PAGES = [p.read_bytes() for p in sorted((Path(__file__).resolve().parents[1] / "fixtures" / "pvog").glob("page-*.xml"))]
+PAGES = pvog_pages()
 
 
 async def run(settings, *args: str, **env: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "services.ingest", *args, cwd=ROOT, env=env_for(settings, **env),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 120)
-    return proc.returncode or 0, out.decode(), err.decode()
+    return await run_module(settings, "services.ingest", *args, **env)
 
 
 async def test_pvog_sync_runs_to_the_end_publishes_and_exits(settings, pool) -> None:

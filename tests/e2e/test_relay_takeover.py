@@ -7,11 +7,11 @@ import signal
 
 import httpx
 
+from harness.builders import change
+from harness.kafka import events_of, read_topic
+from harness.processes import ServiceProcess
 from shared import db
 from tests.conftest import eventually, signed
-from tests.support.builders import change
-from tests.support.kafka import events_of, read_topic
-from tests.support.processes import ServiceProcess
 
 LINKS = "portal.procedure-links.v1"
 

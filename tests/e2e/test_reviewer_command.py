@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import sys
-
+from harness.processes import run_module
 from services.awards.app import build as build_awards
-from tests.support.processes import ROOT, env_for
 
 
 async def reviewer(settings, *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "services.awards", "reviewer", *args, cwd=ROOT, env=env_for(settings),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(proc.communicate(), 60)
-    return proc.returncode or 0, out.decode(), err.decode()
+    return await run_module(settings, "services.awards", "reviewer", *args, timeout=60)
 
 
 async def test_add_list_revoke(settings, start, pool) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
+from harness.kafka import produce
 from services.awards.app import build as build_awards
 from services.notify.app import build as build_notify
 from services.notify.mail import SUBJECTS, render
@@ -13,7 +14,6 @@ from shared.events import AwardGranted
 from tests.conftest import eventually
 from tests.support.awards import add_reviewer
 from tests.support.browser import artifact, browser_page, serve
-from tests.support.kafka import produce
 from tests.unit.notify.test_templates import PAYLOADS, SETTINGS
 
 KITZINGEN = "09675141"

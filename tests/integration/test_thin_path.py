@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from harness.builders import change
+from harness.kafka import events_of, read_topic
 from services.eligibility.app import build as build_eligibility
 from services.ingest.app import build as build_ingest
 from tests.conftest import eventually, signed
-from tests.support.builders import change
-from tests.support.kafka import events_of, read_topic
 
 KITZINGEN = "09675141"
 

@@ -7,13 +7,12 @@ import sys
 
 import pytest
 
+from harness.processes import ROOT, env_for
 from services.awards.app import AWARDS
 from services.eligibility.app import ELIGIBILITY
 from services.ingest.app import INGEST
 from services.notify.app import NOTIFY
 from shared.settings import Settings
-from tests.support.processes import ROOT, env_for
-
 
 SERVICES = {s.name: s for s in (INGEST, ELIGIBILITY, AWARDS, NOTIFY)}
 

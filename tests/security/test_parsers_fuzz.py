@@ -7,10 +7,10 @@ import json
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from harness.builders import change
 from services.ingest.schemas import RawChangesIn, parse_body, parse_changes
 from services.ingest.xzufi import Document, XZuFiError, parse
 from shared.authorities import registry
-from tests.support.builders import change
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),

@@ -6,6 +6,8 @@ import uuid
 
 from pydantic import SecretStr
 
+from harness.builders import change
+from harness.kafka import produce
 from services.awards.app import build as build_awards
 from services.eligibility.app import build as build_eligibility
 from services.ingest.app import build as build_ingest
@@ -13,8 +15,6 @@ from shared.events import CaseOpened
 from shared.logging import configure_logging
 from tests.conftest import FEED_SECRET, eventually, signed
 from tests.support.awards import add_reviewer, cases_of, crossed, send
-from tests.support.builders import change
-from tests.support.kafka import produce
 
 INJECTIONS = ["' OR '1'='1", "09675141'; DROP TABLE eligibility.authority_count; --", "%27%20OR%201=1", "\\x27"]
 
@@ -95,9 +95,9 @@ def test_a_contact_address_with_quotes_is_kept_as_given() -> None:
 
 
 async def test_no_secret_password_token_or_full_address_reaches_the_logs(start, settings, capfd) -> None:
+    from harness.smtp import smtp_server
     from services.notify import repository as notify_repository
     from services.notify.app import build as build_notify
-    from tests.support.smtp import smtp_server
 
     db_password = "db-password-9f8e7d"
     url = settings.database_url.replace("postgres@", f"postgres:{db_password}@")  # trust auth ignores it

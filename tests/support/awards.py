@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from harness.kafka import produce
 from services.awards import repository
 from services.awards.auth import new_token, token_hash
 from shared.events import ThresholdCrossed, ThresholdLost
 from tests.conftest import eventually
-from tests.support.kafka import produce
 
 THRESHOLDS, CASES = "eligibility.thresholds.v1", "awards.cases.v1"
 

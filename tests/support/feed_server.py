@@ -7,6 +7,7 @@ import contextlib
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -15,8 +16,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from tests.support.infra import free_port
+from harness.infra import free_port
 from tests.support.serve import served
+
+PVOG_PAGES = Path(__file__).resolve().parents[1] / "fixtures" / "pvog"
+
+
+def pvog_pages() -> list[bytes]:
+    """The recorded-shape XZuFi pages of tests/fixtures/pvog, in feed order."""
+    return [p.read_bytes() for p in sorted(PVOG_PAGES.glob("page-*.xml"))]
 
 PATH = "/bereitstelldienst/api/v2/verwaltungsobjekte"
 

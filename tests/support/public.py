@@ -10,12 +10,12 @@ from collections.abc import AsyncIterator
 from datetime import date
 from typing import Any
 
+from harness.builders import linked_event
+from harness.kafka import produce
 from services.eligibility.app import build as build_eligibility
 from services.notify.app import build as build_notify
 from shared.events import AwardGranted, CaseOpened
 from tests.conftest import eventually
-from tests.support.builders import linked_event
-from tests.support.kafka import produce
 from tests.support.serve import served
 
 KITZINGEN, WUERZBURG, UNTERFRANKEN, LK = "09675141", "09663000", "096", "09675"

@@ -9,7 +9,7 @@ from typing import Any
 
 import uvicorn
 
-from tests.support.infra import free_port
+from harness.infra import free_port
 
 
 @contextlib.asynccontextmanager

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
+from harness.kafka import events_of, read_topic
 from services.awards.domain import berlin_day
 from tests.conftest import eventually
 from tests.support.awards import add_reviewer, cases_of, crossed, history_of, lost, send
-from tests.support.kafka import events_of, read_topic
 
 THRESHOLDS, CASES = "eligibility.thresholds.v1", "awards.cases.v1"
 KITZINGEN, WUERZBURG = "09675141", "09663000"

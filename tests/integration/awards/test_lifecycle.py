@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from harness.kafka import events_of, read_topic
 from services.awards import handlers
 from services.awards.app import build as build_awards
 from tests.conftest import eventually
 from tests.support.awards import add_reviewer, cases_of, crossed, history_of, lost, send
-from tests.support.kafka import events_of, read_topic
 
 CASES = "awards.cases.v1"
 KITZINGEN, WUERZBURG, UNTERFRANKEN = "09675141", "09663000", "096"

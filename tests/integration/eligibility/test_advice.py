@@ -3,11 +3,11 @@ link it, at the narrowest level that has enough to say (Landkreis, then Regierun
 
 from __future__ import annotations
 
+from harness.builders import linked_event
+from harness.kafka import produce
 from services.eligibility.app import build as build_eligibility
 from shared.authorities import registry
 from tests.conftest import eventually
-from tests.support.builders import linked_event
-from tests.support.kafka import produce
 
 KITZINGEN = "09675141"  # Stadt Kitzingen, in the Landkreis Kitzingen
 PEERS = {"09675111": ["p-a", "p-b", "p-c", "p-d"], "09675112": ["p-a", "p-b", "p-c"],

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from harness.builders import linked_event, unlinked_event
+from harness.kafka import events_of, produce, read_topic
 from services.eligibility.app import build as build_eligibility
 from tests.conftest import eventually
-from tests.support.builders import linked_event, unlinked_event
-from tests.support.kafka import events_of, produce, read_topic
 
 LINKS = "portal.procedure-links.v1"
 KITZINGEN, WUERZBURG, OBERBAYERN = "09675141", "09663000", "091"

@@ -6,11 +6,11 @@ import asyncio
 
 import pytest
 
+from harness.builders import linked_event
 from services.eligibility.app import MIGRATIONS
 from services.eligibility.handlers import on_procedure_links
 from shared.runtime import database_only
 from tests.conftest import eventually
-from tests.support.builders import linked_event
 
 KITZINGEN = "09675141"
 

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import sys
-
+from harness.builders import linked_event
+from harness.kafka import events_of, produce, read_topic
+from harness.processes import run_module
 from services.eligibility.app import build as build_eligibility
 from services.eligibility.handlers import rebuild
 from tests.conftest import eventually
-from tests.support.builders import linked_event
-from tests.support.kafka import events_of, produce, read_topic
-from tests.support.processes import ROOT, env_for
 
 KITZINGEN, BEZIRK = "09675141", "096"
 
@@ -48,12 +45,8 @@ async def test_rebuild_applies_a_changed_threshold_once(start, settings, pool) -
 
 async def test_the_rebuild_command_writes_to_the_outbox(settings, pool) -> None:
     async def run(**env: str) -> tuple[int, str]:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "services.eligibility", "rebuild", cwd=ROOT, env=env_for(settings, **env),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )
-        out, err = await asyncio.wait_for(proc.communicate(), 60)
-        return proc.returncode or 0, out.decode() + err.decode()
+        code, out, err = await run_module(settings, "services.eligibility", "rebuild", timeout=60, **env)
+        return code, out + err
 
     await pool.execute(
         "INSERT INTO eligibility.authority_count VALUES ($1, 0, 50, true)", KITZINGEN

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import signal
 
+from harness import infra
+from harness.builders import change
+from harness.kafka import events_of, read_topic
 from services.ingest.app import build as build_ingest
 from tests.conftest import eventually, signed
-from tests.support import infra
-from tests.support.builders import change
-from tests.support.kafka import events_of, read_topic
 
 
 async def test_feeds_are_accepted_while_the_broker_is_paused(start, settings, pool, tmp_path) -> None:

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
+from harness.builders import change
+from harness.kafka import events_of, read_topic
 from services.ingest.app import build as build_ingest
 from tests.conftest import sign, signed
-from tests.support.builders import change
-from tests.support.kafka import events_of, read_topic
 
 KITZINGEN = "09675141"
 LINKS = "portal.procedure-links.v1"

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from pathlib import Path
 
 import pytest
 
+from harness.kafka import events_of, read_topic
 from services.eligibility.app import build as build_eligibility
 from services.ingest import pvog
 from services.ingest.app import build as build_ingest
 from tests.conftest import eventually
-from tests.support.feed_server import FeedServer
-from tests.support.kafka import events_of, read_topic
+from tests.support.feed_server import FeedServer, pvog_pages
 
-PAGES = [p.read_bytes() for p in sorted((Path(__file__).resolve().parents[2] / "fixtures" / "pvog").glob("page-*.xml"))]
+PAGES = pvog_pages()
 KITZINGEN, VG_IPHOFEN = "09675141", "096755616"
 HUND, GEWERBE = "pvog:L100012:LS-HUND", "pvog:L100012:LS-GEWERBE"
 

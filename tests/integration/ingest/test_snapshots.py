@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from harness.builders import at, change, procedure
+from harness.kafka import events_of, read_topic
 from tests.conftest import signed
-from tests.support.builders import at, change, procedure
-from tests.support.kafka import events_of, read_topic
 
 IPHOFEN_VG = "096755616"
 LINKS = "portal.procedure-links.v1"

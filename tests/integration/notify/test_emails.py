@@ -8,6 +8,9 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from harness.infra import free_port
+from harness.kafka import produce
+from harness.smtp import body, smtp_server
 from services.notify import repository
 from services.notify.app import build as build_notify
 from shared.events import (
@@ -21,9 +24,6 @@ from shared.events import (
     GracePeriodStarted,
 )
 from tests.conftest import ADMIN, eventually
-from tests.support.infra import free_port
-from tests.support.kafka import produce
-from tests.support.smtp import body, smtp_server
 
 CASES = "awards.cases.v1"
 KITZINGEN, WUERZBURG = "09675141", "09663000"
@@ -37,11 +37,9 @@ def smtp():
 
 
 @pytest.fixture
-async def notify(smtp, start, settings):  # smtp first: the service stops before its mail server
+async def notify(smtp, start_notify):  # smtp first: the service stops before its mail server
     _, port = smtp
-    own = settings.model_copy(update={"smtp_port": port, "mail_retry_base_s": 0.05,
-                                      "public_base_url": "https://digitales-amt.example"})
-    rt, client = await start("notify", build_notify, own)
+    rt, client = await start_notify(smtp_port=port, mail_retry_base_s=0.05)
     client.rt = rt
     return client
 
@@ -213,7 +211,7 @@ async def test_smtp_down_then_back_delivers_every_email_once(start, settings) ->
     await eventually(retrying)
     from aiosmtpd.controller import Controller
 
-    from tests.support.smtp import Sink
+    from harness.smtp import Sink
 
     sink = Sink()
     controller = Controller(sink, hostname="127.0.0.1", port=port)

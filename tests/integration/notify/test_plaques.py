@@ -6,14 +6,14 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
+from harness.kafka import produce
+from harness.smtp import body, smtp_server
 from services.awards.app import build as build_awards
 from services.notify.app import build as build_notify
 from shared.events import AwardGranted, AwardRevoked
 from tests.conftest import ADMIN, eventually
 from tests.support.awards import add_reviewer
-from tests.support.kafka import produce
 from tests.support.serve import served
-from tests.support.smtp import body, smtp_server
 
 KITZINGEN = "09675141"
 ADDRESS = {"recipient": "Stadt Kitzingen, Hauptamt", "street": "Kaiserstraße 13/15", "postal_code": "97318",
@@ -35,10 +35,9 @@ async def _token(pool) -> str:  # noqa: ANN001
     return await eventually(issued)
 
 
-async def test_a_plaque_from_request_to_shipped(start, settings, pool) -> None:
+async def test_a_plaque_from_request_to_shipped(start, start_notify, settings, pool) -> None:
     with smtp_server() as (sink, port):
-        rt, notify = await start("notify", build_notify, settings.model_copy(update={
-            "smtp_port": port, "public_base_url": "https://digitales-amt.example"}))
+        rt, notify = await start_notify(smtp_port=port)
         await pool.execute("INSERT INTO notify.contact (authority_id, email) VALUES ($1, 'rathaus@kitzingen.example.invalid')",
                            KITZINGEN)
         await _granted(settings)

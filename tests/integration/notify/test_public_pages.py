@@ -8,10 +8,10 @@ from xml.etree import ElementTree
 
 import pytest
 
+from harness.kafka import produce
 from services.notify.app import build as build_notify
 from shared.events import AwardGranted, AwardRevoked
 from tests.conftest import eventually
-from tests.support.kafka import produce
 
 KITZINGEN, WUERZBURG, BEZIRK = "09675141", "09663000", "096"
 
@@ -22,9 +22,8 @@ def granted(authority_id: str, number: str, day: date) -> AwardGranted:
 
 
 @pytest.fixture
-async def notify(start, settings):
-    own = settings.model_copy(update={"public_base_url": "https://digitales-amt.example"})
-    _, client = await start("notify", build_notify, own)
+async def notify(start_notify, settings):
+    _, client = await start_notify()
     events = [
         granted(KITZINGEN, "DA-2026-00001", date(2026, 3, 1)),
         granted(WUERZBURG, "DA-2026-00002", date(2026, 5, 1)),
@@ -121,10 +120,10 @@ async def test_a_grant_for_an_authority_that_holds_another_award_is_not_dead_let
     import uuid
     from datetime import date
 
+    from harness.kafka import produce
     from services.notify.app import build as build_notify
     from shared.events import AwardGranted
     from tests.conftest import eventually
-    from tests.support.kafka import produce
 
     _, client = await start("notify", build_notify)
     grants = [

@@ -10,12 +10,12 @@ from datetime import date
 
 import pytest
 
+from harness.infra import free_port
+from harness.kafka import produce
 from services.notify.app import build as build_notify
 from shared.authorities import registry
 from shared.events import AwardGranted
 from tests.conftest import eventually
-from tests.support.infra import free_port
-from tests.support.kafka import produce
 from tests.support.public import public_site
 
 KITZINGEN, WUERZBURG, UNTERFRANKEN, LK = "09675141", "09663000", "096", "09675"

@@ -8,14 +8,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from deploy import outbox as outbox_command
+from harness import infra
+from harness.builders import change
+from harness.kafka import events_of, read_topic
 from services.awards.app import build as build_awards
 from services.eligibility.app import build as build_eligibility
 from services.ingest.app import build as build_ingest
 from shared.settings import Settings
 from tests.conftest import eventually, signed
-from tests.support import infra
-from tests.support.builders import change
-from tests.support.kafka import events_of, read_topic
 
 KITZINGEN = "09675141"
 LINKS, THRESHOLDS = "portal.procedure-links.v1", "eligibility.thresholds.v1"

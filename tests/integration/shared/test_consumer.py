@@ -7,14 +7,14 @@ from typing import Any
 import asyncpg
 from fastapi import FastAPI
 
+from harness.builders import linked_event
+from harness.kafka import events_of, produce, read_topic
 from services.eligibility.app import build as build_eligibility
 from services.eligibility.handlers import on_procedure_links
 from shared.consumer import BatchConsumer
 from shared.runtime import Runtime
 from shared.topics import PROCEDURE_LINKS
 from tests.conftest import eventually
-from tests.support.builders import linked_event
-from tests.support.kafka import events_of, produce, read_topic
 
 KITZINGEN = "09675141"
 LINKS = "portal.procedure-links.v1"

@@ -4,27 +4,14 @@ from __future__ import annotations
 
 import asyncpg
 
+from harness.builders import linked_event
+from harness.infra import set_read_only
+from harness.kafka import produce, read_topic
 from services.eligibility.app import build as build_eligibility
-from shared import db
 from tests.conftest import eventually
-from tests.support.builders import linked_event
-from tests.support.kafka import produce, read_topic
 
 KITZINGEN = "09675141"
 LINKS = "portal.procedure-links.v1"
-
-
-async def _set_read_only(database_url: str, on: bool) -> None:
-    """What a fail-over to a replica looks like to the service: every new session is read-only."""
-    name = db.database_name(database_url)
-    admin = await asyncpg.connect(db.with_database(database_url, "postgres"))
-    try:
-        await admin.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = {"on" if on else "off"}')
-        await admin.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", name
-        )
-    finally:
-        await admin.close()
 
 
 async def _fetchval(database_url: str, sql: str) -> object:
@@ -38,7 +25,7 @@ async def _fetchval(database_url: str, sql: str) -> object:
 async def test_a_read_only_database_pauses_the_consumer_and_loses_nothing(start, settings, database_url) -> None:
     _, client = await start("eligibility", build_eligibility)
     assert (await client.get("/readyz")).status_code == 200
-    await _set_read_only(database_url, True)
+    await set_read_only(database_url, True)
     try:
         await produce(settings, LINKS, [(KITZINGEN, linked_event(KITZINGEN, f"p-{i}").to_json()) for i in range(50)])
 
@@ -51,7 +38,7 @@ async def test_a_read_only_database_pauses_the_consumer_and_loses_nothing(start,
 
         await eventually(unready, timeout=30)
     finally:
-        await _set_read_only(database_url, False)
+        await set_read_only(database_url, False)
 
     async def counted() -> bool:
         r = await client.get(f"/v1/authorities/{KITZINGEN}")

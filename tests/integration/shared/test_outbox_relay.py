@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+from harness.builders import change
+from harness.kafka import events_of, read_topic
 from services.ingest import feeds
 from services.ingest.app import build as build_ingest
 from services.ingest.schemas import parse_changes
 from shared import db
 from shared.authorities import registry
 from tests.conftest import eventually, signed
-from tests.support.builders import change
-from tests.support.kafka import events_of, read_topic
 
 
 async def test_rows_left_by_a_killed_process_are_published_on_restart(settings, start, pool) -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from harness.builders import change, procedure
 from services.ingest.schemas import parse_changes, parse_procedures
 from shared.authorities import registry
-from tests.support.builders import change, procedure
 
 
 def errors_of(raw: list) -> list[tuple]:

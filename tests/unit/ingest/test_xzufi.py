@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from services.ingest.domain import authority_for_region
 from services.ingest.xzufi import ObjectId, XZuFiError, parse
 from shared.authorities import registry
+from tests.support.feed_server import PVOG_PAGES
 
-PAGES = Path(__file__).resolve().parents[2] / "fixtures" / "pvog"
+PAGES = PVOG_PAGES
 
 
 def test_page_objects_are_read_by_local_name_whatever_the_prefix() -> None:

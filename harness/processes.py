@@ -13,10 +13,10 @@ from pathlib import Path
 
 import httpx
 
+from harness.infra import free_port
 from shared.settings import Settings
-from tests.support.infra import free_port
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def env_for(settings: Settings, **extra: str) -> dict[str, str]:
@@ -38,6 +38,16 @@ def env_for(settings: Settings, **extra: str) -> dict[str, str]:
     )
     env.update(extra)
     return env
+
+
+async def run_module(settings: Settings, *args: str, timeout: float = 120, **env: str) -> tuple[int, str, str]:
+    """`python -m ARGS...` against the settings' broker and database: (exit code, stdout, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", *args, cwd=ROOT, env=env_for(settings, **env),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    return proc.returncode or 0, out.decode(), err.decode()
 
 
 class ServiceProcess:

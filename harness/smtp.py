@@ -5,12 +5,12 @@ from __future__ import annotations
 import contextlib
 import email
 import email.policy
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from email.message import EmailMessage
 
 from aiosmtpd.controller import Controller
 
-from tests.support.infra import free_port
+from harness.infra import free_port
 
 
 class Sink:
@@ -38,9 +38,10 @@ class Sink:
 
 
 @contextlib.contextmanager
-def smtp_server() -> Iterator[tuple[Sink, int]]:
+def smtp_server(port: int | None = None) -> Iterator[tuple[Sink, int]]:
+    """A sink listening on 127.0.0.1 (on `port`, e.g. one a service was told before the server came up)."""
     sink = Sink()
-    port = free_port()
+    port = port or free_port()
     controller = Controller(sink, hostname="127.0.0.1", port=port)
     controller.start()
     try:
@@ -53,3 +54,10 @@ def body(msg: EmailMessage, subtype: str) -> str:
     part = msg.get_body(preferencelist=(subtype,))
     assert part is not None, f"no text/{subtype} part"
     return part.get_content()
+
+
+@contextlib.asynccontextmanager
+async def smtp_sink(port: int | None = None) -> AsyncIterator[tuple[Sink, int]]:
+    """`smtp_server` for an `async with` beside other asynchronous contexts."""
+    with smtp_server(port) as found:
+        yield found
