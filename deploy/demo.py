@@ -102,13 +102,28 @@ def _batches(items: list[dict[str, Any]], size: int) -> Iterator[list[dict[str, 
         yield items[i : i + size]
 
 
+class Progress:
+    """The demo's progress bar as whole lines, one per tenth: service logs share the terminal, so no carriage return."""
+
+    def __init__(self, total: int, steps: int = 10) -> None:
+        self.total, self.steps, self.shown = total, steps, 0
+
+    def advance(self, sent: int) -> str | None:
+        step = self.steps if sent >= self.total else self.steps * sent // max(self.total, 1)
+        if step <= self.shown:
+            return None
+        self.shown = step
+        bar = "#" * (30 * step // self.steps)
+        return f"demo feed [{bar:<30}] {sent:>6}/{self.total} changes"
+
+
 def replay(
     feed: DemoFeed, ingest_url: str, secret: str, *, batch: int = 1_000, out: Any = sys.stdout,
     stop: Callable[[], bool] = lambda: False,
 ) -> tuple[int, int]:
     """Post the feed through the signed API with a progress bar, until `stop()`; returns (accepted, duplicates)."""
     accepted = duplicates = 0
-    total = len(feed.changes)
+    progress = Progress(len(feed.changes))
     with httpx.Client(base_url=ingest_url, timeout=120) as client:
         for done, chunk in enumerate(_batches(feed.changes, batch), start=1):
             if stop():
@@ -119,10 +134,8 @@ def replay(
             r.raise_for_status()
             accepted += r.json()["accepted"]
             duplicates += r.json()["duplicates"]
-            sent = min(done * batch, total)
-            bar = "#" * int(30 * sent / total)
-            print(f"\rdemo feed [{bar:<30}] {sent:>6}/{total} changes", end="", file=out, flush=True)
-    print(file=out, flush=True)
+            if line := progress.advance(min(done * batch, len(feed.changes))):
+                print(line, file=out, flush=True)
     return accepted, duplicates
 
 

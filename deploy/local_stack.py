@@ -20,7 +20,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -124,6 +124,13 @@ def procfile(with_mail_sink: bool) -> Path:
     return path
 
 
+def log_format(environ: Mapping[str, str], terminal: bool) -> dict[str, str]:
+    """Readable coloured lines when a person watches (honcho's pipes would make the services choose JSON)."""
+    if "LOG_JSON" in environ:
+        return {}
+    return {"LOG_JSON": "false"} if terminal else {"LOG_JSON": "true"}
+
+
 def wait_ready(
     settings: Settings, honcho: subprocess.Popen[bytes], stopping: Callable[[], bool], seconds: float = 120
 ) -> None:
@@ -187,6 +194,25 @@ def stop_services(honcho: subprocess.Popen[bytes] | None) -> None:
             honcho.kill()
 
 
+def prepare(env: dict[str, str], settings: Settings, mail: bool, children: list[subprocess.Popen[bytes]]) -> None:
+    """Free ports, the services' environment, the database and the broker; raises Stop with the reason if not."""
+    ports = [(s, settings.port_of(s)) for s in SERVICES]
+    ports += [("mail sink", settings.smtp_port), ("inbox", MAIL_WEB_PORT)] if mail else []
+    for name, port in ports:
+        if listening(settings.bind_host if name in SERVICES else "127.0.0.1", port):
+            raise Stop(f"port {port} ({name}) is taken")
+    env.update({**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"})
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    env.update(log_format(os.environ, sys.stdout.isatty()))
+    env["MAIL_SINK_DIR"] = str(VAR / "mail")
+    print(f"database: {database(env, settings)}", flush=True)
+    env["FEED_SECRET"] = feed_secret()
+    env.setdefault("ADMIN_TOKEN", admin_token())
+    for service in ("eligibility", "notify"):  # awards and notify ask these two's APIs
+        env.setdefault(f"{service.upper()}_URL", f"http://{settings.bind_host}:{settings.port_of(service)}")
+    print(f"broker:   {start_broker(env, children)}", flush=True)
+
+
 def main() -> int:
     VAR.mkdir(parents=True, exist_ok=True)
     settings = Settings()
@@ -205,20 +231,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, interrupted)
     try:
         mail = "SMTP_HOST" not in os.environ
-        ports = [(s, settings.port_of(s)) for s in SERVICES]
-        ports += [("mail sink", settings.smtp_port), ("inbox", MAIL_WEB_PORT)] if mail else []
-        for name, port in ports:
-            if listening(settings.bind_host if name in SERVICES else "127.0.0.1", port):
-                raise Stop(f"port {port} ({name}) is taken")
-        env.update({**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"})
-        env.setdefault("PYTHONUNBUFFERED", "1")
-        env["MAIL_SINK_DIR"] = str(VAR / "mail")
-        print(f"database: {database(env, settings)}", flush=True)
-        env["FEED_SECRET"] = feed_secret()
-        env.setdefault("ADMIN_TOKEN", admin_token())
-        for service in ("eligibility", "notify"):  # awards and notify ask these two's APIs
-            env.setdefault(f"{service.upper()}_URL", f"http://{settings.bind_host}:{settings.port_of(service)}")
-        print(f"broker:   {start_broker(env, children)}", flush=True)
+        prepare(env, settings, mail, children)
         honcho = subprocess.Popen(  # a session of its own: Ctrl-C reaches this process, which stops them in order
             [sys.executable, "-m", "honcho", "-f", str(procfile(mail)), "-d", str(ROOT), "start"], env=env, cwd=ROOT,
             start_new_session=True,

@@ -25,6 +25,7 @@ from shared.logging import configure_logging
 from shared.runtime import Build, service_runtime
 from shared.settings import Settings
 from shared.signature import portal_signature
+from tests.support.browser import NO_BROWSER
 
 MIGRATIONS = {
     "ingest": INGEST_MIGRATIONS,
@@ -37,8 +38,20 @@ ADMIN_TOKEN = "test-admin-token-0123456789"
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 ARTIFACTS = Path(__file__).parent / "artifacts"
 
+
 def pytest_report_header() -> list[str]:
     return infra.plan()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """A missing browser must not pass unnoticed: one line with how many browser tests did not run, and the remedy."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", []) if NO_BROWSER in str(r.longrepr)]
+    if skipped:
+        terminalreporter.write_line(
+            f"{len(skipped)} browser test{'s' if len(skipped) != 1 else ''} skipped: {NO_BROWSER}. "
+            "Install it (Debian: apt-get install chromium; `make test` does so as root) and run again.",
+            yellow=True, bold=True,
+        )
 
 
 @pytest.fixture(scope="session")

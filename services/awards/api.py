@@ -187,6 +187,35 @@ def cases_router(pool: asyncpg.Pool, registry: Registry, settings: Settings, htt
     async def get_case(case_id: UUID, _: Reviewer = reviewer) -> CaseDetail:
         return await detail(case_id)
 
+    @router.post(
+        "/v1/cases/{case_id}/decision",
+        response_model=CaseDetail,
+        responses={404: {}, 409: {"description": "decided, not the claimant, below threshold (approve) or at it (revoke)"},
+                   422: {}},
+    )
+    async def decide(case_id: UUID, body: DecisionBody, me: Reviewer = reviewer) -> CaseDetail:
+        await handlers.decide_case(pool, case_id, me.name, DecisionIn(body.decision, body.reason), settings, clock)
+        return await detail(case_id)
+
+    @router.post("/v1/authorities/{authority_id}/cases", response_model=CaseDetail, status_code=201,
+                 responses={404: {"description": "unknown authority"},
+                            409: {"description": "below its threshold, a case is open, or it holds the award"}})
+    async def open_case(authority_id: Annotated[str, Path(max_length=20)], me: Reviewer = reviewer) -> CaseDetail:
+        case_id = await handlers.open_by_hand(pool, authority_id, me.name, authority_id in registry, clock)
+        return await detail(case_id)
+
+    return router
+
+
+def handover_router(pool: asyncpg.Pool, registry: Registry, http: httpx.AsyncClient,
+                    clock: Clock = handlers.utcnow) -> APIRouter:
+    """Who works on a case: claim it, hand it back, or (a lead) give it to someone."""
+    reviewer = Depends(reviewer_dependency(pool))
+    router = APIRouter(tags=["review cases"], responses={401: {"description": "no or bad token"}})
+
+    async def detail(case_id: UUID) -> CaseDetail:
+        return await case_detail(pool, registry, http, case_id)
+
     @router.post("/v1/cases/{case_id}/claim", response_model=CaseDetail,
                  responses={404: {}, 409: {"description": "held by another reviewer or decided"}})
     async def claim(case_id: UUID, me: Reviewer = reviewer) -> CaseDetail:
@@ -203,23 +232,6 @@ def cases_router(pool: asyncpg.Pool, registry: Registry, settings: Settings, htt
                  responses={404: {}, 409: {"description": "not a lead, or decided"}, 422: {"description": "no such reviewer"}})
     async def assign(case_id: UUID, body: AssignBody, me: Reviewer = reviewer) -> CaseDetail:
         await handlers.assign_case(pool, case_id, me.name, me.lead, body.reviewer.strip(), clock)
-        return await detail(case_id)
-
-    @router.post(
-        "/v1/cases/{case_id}/decision",
-        response_model=CaseDetail,
-        responses={404: {}, 409: {"description": "decided, not the claimant, below threshold (approve) or at it (revoke)"},
-                   422: {}},
-    )
-    async def decide(case_id: UUID, body: DecisionBody, me: Reviewer = reviewer) -> CaseDetail:
-        await handlers.decide_case(pool, case_id, me.name, DecisionIn(body.decision, body.reason), settings, clock)
-        return await detail(case_id)
-
-    @router.post("/v1/authorities/{authority_id}/cases", response_model=CaseDetail, status_code=201,
-                 responses={404: {"description": "unknown authority"},
-                            409: {"description": "below its threshold, a case is open, or it holds the award"}})
-    async def open_case(authority_id: Annotated[str, Path(max_length=20)], me: Reviewer = reviewer) -> CaseDetail:
-        case_id = await handlers.open_by_hand(pool, authority_id, me.name, authority_id in registry, clock)
         return await detail(case_id)
 
     return router

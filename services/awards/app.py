@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.awards import workers
-from services.awards.api import cases_router, install_refusals, reviewers_router
+from services.awards.api import cases_router, handover_router, install_refusals, reviewers_router
 from services.awards.console import console_router
 from services.awards.handlers import on_thresholds
 from services.awards.plaques import plaques_router
@@ -18,7 +18,8 @@ from shared.topics import CASES, THRESHOLDS
 
 def routers(rt: Runtime) -> list:
     s, eligibility, notify = rt.settings, rt.clients["eligibility"], rt.clients["notify"]
-    return [cases_router(rt.pool, registry(), s, eligibility, rt.clock), reviewers_router(rt.pool),
+    return [cases_router(rt.pool, registry(), s, eligibility, rt.clock),
+            handover_router(rt.pool, registry(), eligibility, rt.clock), reviewers_router(rt.pool),
             plaques_router(rt.pool, notify, s.admin_token), console_router()]
 
 

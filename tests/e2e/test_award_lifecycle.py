@@ -59,6 +59,11 @@ class Life:
         return await self.http.post(self.url("awards", f"/v1/cases/{case_id}/decision"), headers=headers,
                                     json={"decision": decision, "reason": reason})
 
+    def command(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """The awards service's command line, as an operator runs it."""
+        return subprocess.run([sys.executable, "-m", "services.awards", *args], cwd=ROOT, env=env_for(self.settings),
+                              capture_output=True, text=True, timeout=60)
+
     def subjects(self, authority_id: str) -> list[str]:
         return [m["Subject"] for m in self.sink.to(f"{authority_id}@example.invalid")]
 
@@ -95,6 +100,82 @@ async def system(settings: Settings, log_dir: Path) -> AsyncIterator[Life]:
                 p.stop()
 
 
+async def rejected_then_reviewed_again(life: Life, alice: dict, bob: dict) -> None:
+    # Kitzingen: crossed -> rejected -> reviewed again by itself (3 s here) -> approved
+    await life.links(KITZINGEN, range(52))
+    first = await life.case(alice, KITZINGEN)
+    assert (await life.decide(alice, first["case_id"], "reject", "Nachweise fehlen")).status_code == 200
+    again = await life.case(alice, KITZINGEN, status="open")
+    assert again["case_id"] != first["case_id"]
+    assert (await life.decide(alice, again["case_id"], "approve")).status_code == 200
+
+    # Würzburg: crossed -> rejected -> a reviewer opens a new review at once -> approved
+    await life.links(WUERZBURG, range(50))
+    w = await life.case(bob, WUERZBURG)
+    await life.decide(bob, w["case_id"], "reject", "Bitte Verknüpfungen prüfen")
+    by_hand = await life.http.post(life.url("awards", f"/v1/authorities/{WUERZBURG}/cases"), headers=bob)
+    assert by_hand.status_code == 201, by_hand.text
+    assert (await life.decide(bob, by_hand.json()["case_id"], "approve")).status_code == 200
+    assert by_hand.json()["history"][0]["actor"] == "bob"
+
+
+async def holders_dip_and_recover(life: Life, alice: dict) -> None:
+    # Kitzingen, a holder, dips and recovers, three times within its grace period: one warning, one notice
+    for _ in range(3):
+        await life.links(KITZINGEN, range(49, 52), action="unlinked")  # 49 of 50
+        await life.links(KITZINGEN, range(49, 52))  # 52 again
+    # Würzburg, a holder, stays below: after its grace (8 s here) a revocation case opens; then it recovers
+    await life.links(WUERZBURG, range(48, 50), action="unlinked")
+    revocation = await life.case(alice, WUERZBURG, kind="revocation")
+    assert revocation["status"] == "open" and revocation["count"] == 49  # the count eligibility announced
+    await life.links(WUERZBURG, range(48, 50))
+    closed = await life.case(alice, WUERZBURG, kind="revocation", status="closed")
+    assert closed["reason"] == "Schwelle wieder erreicht"
+
+
+async def a_revoked_reviewers_case_goes_to_another(life: Life, alice: dict, bob: dict) -> None:
+    # Landkreis Kitzingen: bob holds its case, bob's access is revoked, the case is back, alice decides it
+    await life.links(LK_KITZINGEN, range(50))
+    lk = await life.case(bob, LK_KITZINGEN)
+    await life.http.post(life.url("awards", f"/v1/cases/{lk['case_id']}/claim"), headers=bob)
+    revoked = life.command("reviewer", "revoke", "bob")
+    assert revoked.returncode == 0 and "1 claimed case(s) back in the queue" in revoked.stdout, revoked.stderr
+    assert (await life.case(alice, LK_KITZINGEN, status="open"))["case_id"] == lk["case_id"]
+    assert (await life.decide(alice, lk["case_id"], "approve")).status_code == 200
+
+
+async def the_emails_tell_each_story(life: Life) -> None:
+    kitzingen = await life.mails(KITZINGEN, 6)
+    assert [s.split(" – ")[0] for s in kitzingen] == [
+        "„Digitales Amt“: Prüfung eröffnet", "„Digitales Amt“: Auszeichnung derzeit nicht verliehen",
+        "„Digitales Amt“: Prüfung eröffnet", "Herzlichen Glückwunsch: Stadt Kitzingen ist „Digitales Amt“",
+        "„Digitales Amt“: Frist bis " + kitzingen[4].split("Frist bis ")[1].split(" – ")[0],
+        "„Digitales Amt“: Schwelle wieder erreicht",
+    ]
+    wuerzburg = await life.mails(WUERZBURG, 7)
+    assert "Prüfung des Widerrufs eingestellt" in wuerzburg[-1]
+    rejection = next(m for m in life.sink.to(f"{KITZINGEN}@example.invalid") if "nicht verliehen" in m["Subject"])
+    assert "ununterbrochen mindestens 50 Online-Verfahren" in body(rejection, "plain")
+    assert len(life.subjects(KITZINGEN)) == 6, "the flapping sent nothing more (Würzburg's steps took 10 s since)"
+
+
+async def imported_holders_are_public(life: Life, tmp_path: Path) -> None:
+    holders = tmp_path / "holders.csv"
+    holders.write_text("authority_id,award_number,awarded_at\n091,DA-2024-00077,2024-06-03\n")
+    imported = life.command("holders", "import", str(holders))
+    assert imported.returncode == 0 and "1 imported" in imported.stdout, imported.stderr
+
+    async def listed() -> bool:
+        items = (await life.http.get(life.url("notify", "/v1/listing.json"))).json()["items"]
+        assert "DA-2024-00077" in {i["award_number"] for i in items}
+        return True
+
+    await eventually(listed, timeout=60)
+    assert (await life.http.get(life.url("notify", "/signet/091.svg"))).status_code == 200
+    assert "DA-2024-00077" in (await life.http.get(life.url("notify", "/verify/DA-2024-00077"))).text
+    assert life.subjects("091") == [], "an imported holder gets no congratulation"
+
+
 @pytest.mark.timeout(600)
 async def test_every_life_of_an_award_through_real_processes(settings, tmp_path) -> None:
     async with system(settings, tmp_path) as life:
@@ -107,71 +188,8 @@ async def test_every_life_of_an_award_through_real_processes(settings, tmp_path)
         alice, bob = await add_reviewer(pool, "alice"), await add_reviewer(pool, "bob")
         await pool.close()
 
-        # Kitzingen: crossed -> rejected -> reviewed again by itself (3 s here) -> approved
-        await life.links(KITZINGEN, range(52))
-        first = await life.case(alice, KITZINGEN)
-        assert (await life.decide(alice, first["case_id"], "reject", "Nachweise fehlen")).status_code == 200
-        again = await life.case(alice, KITZINGEN, status="open")
-        assert again["case_id"] != first["case_id"]
-        assert (await life.decide(alice, again["case_id"], "approve")).status_code == 200
-
-        # Würzburg: crossed -> rejected -> a reviewer opens a new review at once -> approved
-        await life.links(WUERZBURG, range(50))
-        w = await life.case(bob, WUERZBURG)
-        await life.decide(bob, w["case_id"], "reject", "Bitte Verknüpfungen prüfen")
-        by_hand = await life.http.post(life.url("awards", f"/v1/authorities/{WUERZBURG}/cases"), headers=bob)
-        assert by_hand.status_code == 201, by_hand.text
-        assert (await life.decide(bob, by_hand.json()["case_id"], "approve")).status_code == 200
-        assert by_hand.json()["history"][0]["actor"] == "bob"
-
-        # Kitzingen, a holder, dips and recovers, three times within its grace period: one warning, one notice
-        for _ in range(3):
-            await life.links(KITZINGEN, range(49, 52), action="unlinked")  # 49 of 50
-            await life.links(KITZINGEN, range(49, 52))  # 52 again
-        # Würzburg, a holder, stays below: after its grace (8 s here) a revocation case opens; then it recovers
-        await life.links(WUERZBURG, range(48, 50), action="unlinked")
-        revocation = await life.case(alice, WUERZBURG, kind="revocation")
-        assert revocation["status"] == "open" and revocation["count"] == 49  # the count eligibility announced
-        await life.links(WUERZBURG, range(48, 50))
-        closed = await life.case(alice, WUERZBURG, kind="revocation", status="closed")
-        assert closed["reason"] == "Schwelle wieder erreicht"
-
-        # Landkreis Kitzingen: bob holds its case, bob's access is revoked, the case is back, alice decides it
-        await life.links(LK_KITZINGEN, range(50))
-        lk = await life.case(bob, LK_KITZINGEN)
-        await life.http.post(life.url("awards", f"/v1/cases/{lk['case_id']}/claim"), headers=bob)
-        revoked = subprocess.run([sys.executable, "-m", "services.awards", "reviewer", "revoke", "bob"], cwd=ROOT,
-                                 env=env_for(settings), capture_output=True, text=True, timeout=60)
-        assert revoked.returncode == 0 and "1 claimed case(s) back in the queue" in revoked.stdout, revoked.stderr
-        assert (await life.case(alice, LK_KITZINGEN, status="open"))["case_id"] == lk["case_id"]
-        assert (await life.decide(alice, lk["case_id"], "approve")).status_code == 200
-
-        kitzingen = await life.mails(KITZINGEN, 6)
-        assert [s.split(" – ")[0] for s in kitzingen] == [
-            "„Digitales Amt“: Prüfung eröffnet", "„Digitales Amt“: Auszeichnung derzeit nicht verliehen",
-            "„Digitales Amt“: Prüfung eröffnet", "Herzlichen Glückwunsch: Stadt Kitzingen ist „Digitales Amt“",
-            "„Digitales Amt“: Frist bis " + kitzingen[4].split("Frist bis ")[1].split(" – ")[0],
-            "„Digitales Amt“: Schwelle wieder erreicht",
-        ]
-        wuerzburg = await life.mails(WUERZBURG, 7)
-        assert "Prüfung des Widerrufs eingestellt" in wuerzburg[-1]
-        rejection = next(m for m in life.sink.to(f"{KITZINGEN}@example.invalid") if "nicht verliehen" in m["Subject"])
-        assert "ununterbrochen mindestens 50 Online-Verfahren" in body(rejection, "plain")
-        assert len(life.subjects(KITZINGEN)) == 6, "the flapping sent nothing more (Würzburg's steps took 10 s since)"
-
-        # Existing holders imported from a file: listed, with signet and verify page
-        holders = tmp_path / "holders.csv"
-        holders.write_text("authority_id,award_number,awarded_at\n091,DA-2024-00077,2024-06-03\n")
-        imported = subprocess.run([sys.executable, "-m", "services.awards", "holders", "import", str(holders)], cwd=ROOT,
-                                  env=env_for(settings), capture_output=True, text=True, timeout=60)
-        assert imported.returncode == 0 and "1 imported" in imported.stdout, imported.stderr
-
-        async def listed() -> bool:
-            items = (await life.http.get(life.url("notify", "/v1/listing.json"))).json()["items"]
-            assert "DA-2024-00077" in {i["award_number"] for i in items}
-            return True
-
-        await eventually(listed, timeout=60)
-        assert (await life.http.get(life.url("notify", "/signet/091.svg"))).status_code == 200
-        assert "DA-2024-00077" in (await life.http.get(life.url("notify", "/verify/DA-2024-00077"))).text
-        assert life.subjects("091") == [], "an imported holder gets no congratulation"
+        await rejected_then_reviewed_again(life, alice, bob)
+        await holders_dip_and_recover(life, alice)
+        await a_revoked_reviewers_case_goes_to_another(life, alice, bob)
+        await the_emails_tell_each_story(life)
+        await imported_holders_are_public(life, tmp_path)

@@ -77,6 +77,25 @@ async def test_a_hostile_reason_is_shown_as_text(start, settings) -> None:
         assert await page.locator("#history img").count() == 0
 
 
+async def hand_over_a_case(page) -> None:  # noqa: ANN001
+    """Find a case by the authority's name, assign it to Ben, take it back: each step in its history."""
+    await page.get_by_label("Behörde (Name oder Schlüssel)").fill("Stadt Kitzingen")
+    await page.get_by_role("button", name="Anzeigen", exact=True).click()
+    await page.get_by_text("1 Fall", exact=True).wait_for()
+    await page.get_by_role("button", name="Fall Stadt Kitzingen öffnen").click()
+    await page.get_by_role("heading", name="Verleihung: Stadt Kitzingen").wait_for()
+    assert "noch nicht erfasst" in await page.locator("#evidence-opening").inner_text()
+    await page.get_by_label("Zuweisen an").select_option("Ben")
+    await page.get_by_role("button", name="Zuweisen", exact=True).click()
+    await page.get_by_text("Fall an Ben zugewiesen.").wait_for()
+    assert "in Bearbeitung – Ben" in await page.locator("#case-facts").inner_text()
+    await page.get_by_role("button", name="Fall zurückgeben").click()
+    await page.get_by_text("Fall zurück in der Warteschlange.").wait_for()
+    history = await page.locator("#history").inner_text()
+    assert "zugewiesen" in history and "an Ben" in history and "zurückgegeben" in history
+    await page.screenshot(path=artifact("console-case-handover.png"), full_page=True)
+
+
 async def test_a_lead_pages_searches_assigns_releases_and_opens_a_new_review(start, settings) -> None:
     rt, client = await start("awards", build_awards)
     lead = await add_reviewer(rt.pool, "Leitung Lang", lead=True)
@@ -112,21 +131,7 @@ async def test_a_lead_pages_searches_assigns_releases_and_opens_a_new_review(sta
         assert "Anna" in team and "1" in team
         await page.screenshot(path=artifact("console-lead-queue.png"), full_page=True)
 
-        await page.get_by_label("Behörde (Name oder Schlüssel)").fill("Stadt Kitzingen")
-        await page.get_by_role("button", name="Anzeigen", exact=True).click()
-        await page.get_by_text("1 Fall", exact=True).wait_for()
-        await page.get_by_role("button", name="Fall Stadt Kitzingen öffnen").click()
-        await page.get_by_role("heading", name="Verleihung: Stadt Kitzingen").wait_for()
-        assert "noch nicht erfasst" in await page.locator("#evidence-opening").inner_text()
-        await page.get_by_label("Zuweisen an").select_option("Ben")
-        await page.get_by_role("button", name="Zuweisen", exact=True).click()
-        await page.get_by_text("Fall an Ben zugewiesen.").wait_for()
-        assert "in Bearbeitung – Ben" in await page.locator("#case-facts").inner_text()
-        await page.get_by_role("button", name="Fall zurückgeben").click()
-        await page.get_by_text("Fall zurück in der Warteschlange.").wait_for()
-        history = await page.locator("#history").inner_text()
-        assert "zugewiesen" in history and "an Ben" in history and "zurückgegeben" in history
-        await page.screenshot(path=artifact("console-case-handover.png"), full_page=True)
+        await hand_over_a_case(page)
 
         await page.get_by_role("button", name="Zurück zur Liste").click()
         await page.get_by_label("Schlüssel der Behörde").fill("09675141")

@@ -101,6 +101,45 @@ def _case_opened_mails(mail_dir: Path) -> Counter[str]:
     return opened
 
 
+async def every_eligible_authority_once(tmp_path: Path, ports: dict[str, int], output: str) -> None:
+    """Eligible, exactly one review case and exactly one "Prüfung eröffnet" email for each authority of the demo."""
+    eligible = sorted(json.loads((tmp_path / "demo_expected.json").read_text())["eligible"])
+    assert 350 <= len(eligible) <= 450
+    holders = _current_holders()
+    assert len(holders) == 30 and holders <= set(eligible)
+    expected = sorted(set(eligible) - holders)  # the imported holders get no award case
+    token = (tmp_path / "demo_token").read_text().strip()
+    assert token in output, "the console URL carries the demo token"
+    async with httpx.AsyncClient(timeout=30) as http:
+        async def all_eligible() -> bool:
+            page = (await http.get(f"http://127.0.0.1:{ports['eligibility']}/v1/authorities",
+                                   params={"eligible": "true", "limit": 1000})).json()
+            got = sorted(i["authority_id"] for i in page["items"])
+            assert got == eligible, (len(got), len(eligible))
+            return True
+
+        await eventually(all_eligible, timeout=180)
+
+        async def one_case_each() -> bool:
+            page = (await http.get(f"http://127.0.0.1:{ports['awards']}/v1/cases", params={"limit": 500},
+                                   headers={"Authorization": f"Bearer {token}"})).json()
+            got = Counter(c["authority_id"] for c in page["items"])
+            assert page["total"] == len(expected) and sorted(got) == expected, (page["total"], len(expected))
+            return True
+
+        await eventually(one_case_each, timeout=120)
+        listing = (await http.get(f"http://127.0.0.1:{ports['notify']}/v1/listing.json")).json()["items"]
+        assert {i["authority_id"] for i in listing} >= holders, "the imported holders are listed from the start"
+
+    async def one_email_each() -> bool:
+        opened = _case_opened_mails(tmp_path / "mail")
+        assert sorted(opened) == expected, (len(opened), len(expected))
+        assert set(opened.values()) == {1}
+        return True
+
+    await eventually(one_email_each, timeout=180)
+
+
 @pytest.mark.timeout(900)
 async def test_make_run_interrupted_mid_demo_then_again_loses_and_doubles_nothing(database_url: str, tmp_path: Path) -> None:
     ports = {s: free_port() for s in SERVICES}
@@ -119,47 +158,15 @@ async def test_make_run_interrupted_mid_demo_then_again_loses_and_doubles_nothin
     finally:
         await first.ctrl_c()
     assert "demo interrupted after" in first.text(), first.text()[-3000:]
+    bars = [line for line in first.text().splitlines() if "demo feed [" in line]
+    assert bars and all(line.startswith("demo feed [") for line in bars), "the progress bar has lines of its own"
     assert "stopping; letting relays and consumers finish" in first.text()
     assert _processes_with(str(tmp_path)) == [], "every process of the first run has stopped"
 
     second = await MakeRun(env).start()
     try:
         await second.until(lambda out: b"demo finished" in out, timeout=300)
-        eligible = sorted(json.loads((tmp_path / "demo_expected.json").read_text())["eligible"])
-        assert 350 <= len(eligible) <= 450
-        holders = _current_holders()
-        assert len(holders) == 30 and holders <= set(eligible)
-        expected = sorted(set(eligible) - holders)  # the imported holders get no award case
-        token = (tmp_path / "demo_token").read_text().strip()
-        assert token in second.text(), "the console URL carries the demo token"
-        async with httpx.AsyncClient(timeout=30) as http:
-            async def all_eligible() -> bool:
-                page = (await http.get(f"http://127.0.0.1:{ports['eligibility']}/v1/authorities",
-                                       params={"eligible": "true", "limit": 1000})).json()
-                got = sorted(i["authority_id"] for i in page["items"])
-                assert got == eligible, (len(got), len(eligible))
-                return True
-
-            await eventually(all_eligible, timeout=180)
-
-            async def one_case_each() -> bool:
-                page = (await http.get(f"http://127.0.0.1:{ports['awards']}/v1/cases", params={"limit": 500},
-                                       headers={"Authorization": f"Bearer {token}"})).json()
-                got = Counter(c["authority_id"] for c in page["items"])
-                assert page["total"] == len(expected) and sorted(got) == expected, (page["total"], len(expected))
-                return True
-
-            await eventually(one_case_each, timeout=120)
-            listing = (await http.get(f"http://127.0.0.1:{ports['notify']}/v1/listing.json")).json()["items"]
-            assert {i["authority_id"] for i in listing} >= holders, "the imported holders are listed from the start"
-
-        async def one_email_each() -> bool:
-            opened = _case_opened_mails(tmp_path / "mail")
-            assert sorted(opened) == expected, (len(opened), len(expected))
-            assert set(opened.values()) == {1}
-            return True
-
-        await eventually(one_email_each, timeout=180)
+        await every_eligible_authority_once(tmp_path, ports, second.text())
     finally:
         await second.ctrl_c()
     assert "make run: everything accepted was passed on" in second.text(), second.text()[-3000:]

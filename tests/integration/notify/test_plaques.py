@@ -35,6 +35,17 @@ async def _token(pool) -> str:  # noqa: ANN001
     return await eventually(issued)
 
 
+async def refuses_a_bad_address(notify, pool, token: str) -> None:  # noqa: ANN001
+    bad = await notify.post(f"/plakette/{token}", data={**ADDRESS, "postal_code": "9731", "contact_email": "x@",
+                                                         "city": " "})
+    assert bad.status_code == 422
+    for message in ("Postleitzahl: bitte fünf Ziffern.", "Ort: bitte angeben.",
+                    "E-Mail der Ansprechperson: bitte eine gültige Adresse angeben."):
+        assert message in bad.text
+    assert 'aria-invalid="true"' in bad.text
+    assert await pool.fetchval("SELECT requested_at FROM notify.plaque_request") is None, "nothing stored"
+
+
 async def test_a_plaque_from_request_to_shipped(start, start_notify, settings, pool) -> None:
     with smtp_server() as (sink, port):
         rt, notify = await start_notify(smtp_port=port)
@@ -53,14 +64,7 @@ async def test_a_plaque_from_request_to_shipped(start, start_notify, settings, p
         form = await notify.get(f"/plakette/{token}")
         assert form.status_code == 200 and "Plakette „Digitales Amt“ für die Stadt Kitzingen" in form.text
         assert 'label for="postal_code">Postleitzahl' in form.text
-        bad = await notify.post(f"/plakette/{token}", data={**ADDRESS, "postal_code": "9731", "contact_email": "x@",
-                                                             "city": " "})
-        assert bad.status_code == 422
-        for message in ("Postleitzahl: bitte fünf Ziffern.", "Ort: bitte angeben.",
-                        "E-Mail der Ansprechperson: bitte eine gültige Adresse angeben."):
-            assert message in bad.text
-        assert 'aria-invalid="true"' in bad.text
-        assert await pool.fetchval("SELECT requested_at FROM notify.plaque_request") is None, "nothing stored"
+        await refuses_a_bad_address(notify, pool, token)
 
         saved = await notify.post(f"/plakette/{token}", data={**ADDRESS, "street": "Marktstraße 1"})
         assert saved.status_code == 200 and "Ihre Angaben sind gespeichert" in saved.text

@@ -7,12 +7,14 @@ from typing import Any
 import asyncpg
 from fastapi import FastAPI
 
+from deploy.dlq import redrive
 from harness.builders import linked_event
 from harness.kafka import events_of, produce, read_topic
 from services.eligibility.app import build as build_eligibility
 from services.eligibility.handlers import on_procedure_links
 from shared.consumer import BatchConsumer
 from shared.runtime import Runtime
+from shared.settings import Settings
 from shared.topics import PROCEDURE_LINKS
 from tests.conftest import eventually
 
@@ -117,6 +119,15 @@ async def test_poison_goes_to_the_dlq_and_the_partition_moves_on(settings, start
     assert "dlq_error_type: ValidationError" in shown and "dlq: 3 dead letter(s) shown" in shown
 
 
+def assert_dead_letter(letter: Any, original: Any, settings: Settings, error_type: str, error: str) -> None:
+    """The letter is the original record, with why it could not be applied and how often it was tried."""
+    headers = {k: v.decode() for k, v in letter.headers}
+    assert headers["dlq_attempts"] == str(settings.consumer_retries + 1)
+    assert error in headers["dlq_error"]
+    assert headers["dlq_error_type"] == error_type
+    assert letter.value == original.to_json() and letter.key == KITZINGEN.encode()
+
+
 async def test_a_handler_bug_dead_letters_after_retries_and_the_letter_is_redriven_once_fixed(settings, start, pool) -> None:
     poison = linked_event(KITZINGEN, "p-always-fails")
     after = [linked_event(KITZINGEN, f"p-{i}") for i in range(3)]
@@ -152,19 +163,13 @@ async def test_a_handler_bug_dead_letters_after_retries_and_the_letter_is_redriv
     assert await applied(3) == ["p-0", "p-1", "p-2"]
     dead = await read_topic(settings, LINKS + ".dlq", at_least=1, settle=1.0)
     assert len(dead) == 1
-    headers = {k: v.decode() for k, v in dead[0].headers}
-    assert headers["dlq_attempts"] == str(settings.consumer_retries + 1)
-    assert "never be applied" in headers["dlq_error"]
-    assert headers["dlq_error_type"] == "ValueError"
-    assert dead[0].value == poison.to_json() and dead[0].key == KITZINGEN.encode()
+    assert_dead_letter(dead[0], poison, settings, "ValueError", "never be applied")
     assert attempts.count("p-always-fails") == 1 + settings.consumer_retries + 1, "in its batch, then alone"
     assert await pool.fetchval(
         "SELECT count(*) FROM eligibility.processed_event WHERE event_id = $1", poison.event_id
     ) == 0
 
     broken = False  # the bug is fixed; the operator re-drives the dead letters
-    from deploy.dlq import redrive
-
     assert await redrive(settings, settings.topic(LINKS + ".dlq"), since=None) == 1
     assert await applied(4) == ["p-0", "p-1", "p-2", "p-always-fails"]
     assert await redrive(settings, settings.topic(LINKS + ".dlq"), since=None) == 1  # twice by mistake: harmless
