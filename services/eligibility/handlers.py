@@ -3,22 +3,35 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
+from typing import Any, Protocol
 
 import asyncpg
 import structlog
 from prometheus_client import Counter
 
 from services.eligibility import domain, repository
-from services.eligibility.domain import Crossing, LinkChange
+from services.eligibility.domain import Crossing, Link, LinkChange, LinkKey, Standing
 from shared import outbox
 from shared.authorities import registry
-from shared.events import ProcedureLinked, ProcedureUnlinked, ThresholdCrossed, ThresholdLost
+from shared.events import Event, ProcedureLinked, ProcedureUnlinked, ThresholdCrossed, ThresholdLost
 from shared.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 CROSSINGS = Counter("eligibility_crossings_total", "threshold events written", ["direction"])
+
+
+class LinkStore(Protocol):
+    """What the handler needs of its storage: `repository` in production, an in-memory fake in fast tests."""
+
+    async def lock_standings(self, conn: Any, authority_ids: Collection[str]) -> dict[str, Standing]: ...
+    async def load_links(self, conn: Any, keys: Iterable[LinkKey]) -> dict[LinkKey, Link]: ...
+    async def save_links(self, conn: Any, links: Mapping[LinkKey, Link]) -> None: ...
+    async def save_standings(self, conn: Any, standings: Mapping[str, Standing]) -> None: ...
+
+
+Publish = Callable[[Any, Sequence[Event]], Awaitable[None]]  # events into the outbox, in the caller's transaction
 
 
 def threshold_of(settings: Settings) -> Callable[[str], int]:
@@ -55,7 +68,9 @@ def crossing_event(c: Crossing) -> ThresholdCrossed | ThresholdLost:
     )
 
 
-def on_procedure_links(settings: Settings):  # noqa: ANN201
+def on_procedure_links(  # noqa: ANN201
+    settings: Settings, store: LinkStore = repository, publish: Publish = outbox.enqueue  # type: ignore[assignment]
+):
     """The batch handler: load touched links and standings, apply in order, save, announce crossings."""
     threshold = threshold_of(settings)
 
@@ -63,12 +78,12 @@ def on_procedure_links(settings: Settings):  # noqa: ANN201
         changes = [to_change(e) for e in events]
         # Authorities locked first: a second consumer of the same authorities (a rebalance) waits here, before it
         # reads links that this transaction is about to change.
-        standings = await repository.lock_standings(conn, {c.authority_id for c in changes})
-        links = await repository.load_links(conn, {c.key for c in changes})
+        standings = await store.lock_standings(conn, {c.authority_id for c in changes})
+        links = await store.load_links(conn, {c.key for c in changes})
         outcome = domain.apply_changes(links, standings, changes, threshold)
-        await repository.save_links(conn, outcome.links)
-        await repository.save_standings(conn, outcome.standings)
-        await outbox.enqueue(conn, [crossing_event(c) for c in outcome.crossings])
+        await store.save_links(conn, outcome.links)
+        await store.save_standings(conn, outcome.standings)
+        await publish(conn, [crossing_event(c) for c in outcome.crossings])
         for c in outcome.crossings:
             CROSSINGS.labels(c.direction).inc()
             log.info("threshold_" + c.direction, authority_id=c.authority_id, count=c.count, threshold=c.threshold)
