@@ -56,7 +56,10 @@ CASES = TopicSpec(
      ev.GracePeriodStarted, ev.GracePeriodEnded, ev.AwardImported),
     ("notify",),
 )
-ALL_TOPICS = (PROCEDURE_LINKS, THRESHOLDS, CASES)
+NOTIFICATIONS = TopicSpec(
+    "notify.notifications.v1", "notify", (ev.NotificationUndeliverable,), ("awards",)
+)
+ALL_TOPICS = (PROCEDURE_LINKS, THRESHOLDS, CASES, NOTIFICATIONS)
 
 
 def dlq(topic: str) -> str:

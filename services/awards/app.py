@@ -7,13 +7,13 @@ from pathlib import Path
 from services.awards import workers
 from services.awards.api import cases_router, handover_router, install_refusals, reviewers_router
 from services.awards.console import console_router
-from services.awards.handlers import on_thresholds
+from services.awards.handlers import on_thresholds, on_undeliverable
 from services.awards.plaques import plaques_router
 from shared.authorities import registry
 from shared.kernel import Consumes, Service
 from shared.runtime import Runtime
 from shared.settings import weak_secret
-from shared.topics import CASES, THRESHOLDS
+from shared.topics import CASES, NOTIFICATIONS, THRESHOLDS
 
 
 def routers(rt: Runtime) -> list:
@@ -30,6 +30,8 @@ AWARDS = Service(
     consumes=(
         Consumes(THRESHOLDS, lambda rt: on_thresholds(rt.settings, rt.clock),
                  "opens, notes and closes award and revocation cases on threshold events"),
+        Consumes(NOTIFICATIONS, lambda _: on_undeliverable,
+                 "notes in the case history an email that notify could not deliver"),
     ),
     publishes=(CASES,),
     clients={"eligibility": lambda s: s.eligibility_url, "notify": lambda s: s.notify_url},

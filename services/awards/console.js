@@ -4,7 +4,8 @@ const STATUS = { open: "offen", claimed: "in Bearbeitung", decided: "entschieden
 const DECISION = { approve: "genehmigt", reject: "abgelehnt", revoke: "widerrufen", keep: "beibehalten" };
 const ACTION = { opened: "eröffnet", claimed: "übernommen", released: "zurückgegeben", assigned: "zugewiesen",
   closed: "eingestellt", approve: "genehmigt", reject: "abgelehnt", revoke: "widerrufen", keep: "beibehalten",
-  count_below_threshold: "Anzahl unter Schwelle", count_back_at_threshold: "Anzahl wieder an der Schwelle" };
+  count_below_threshold: "Anzahl unter Schwelle", count_back_at_threshold: "Anzahl wieder an der Schwelle",
+  mail_undeliverable: "E-Mail nicht zugestellt" };
 const PAGE = 25;
 const $ = (id) => document.getElementById(id);
 const when = (iso) => iso ? new Date(iso).toLocaleString("de-DE", { timeZone: "Europe/Berlin" }) : "–";

@@ -29,6 +29,7 @@ from shared.events import (
     Event,
     GracePeriodEnded,
     GracePeriodStarted,
+    NotificationUndeliverable,
     ThresholdCrossed,
     ThresholdLost,
     log_fields,
@@ -124,6 +125,18 @@ async def _on_threshold(conn: asyncpg.Connection, e: ThresholdCrossed | Threshol
     s = await repository.standing(conn, e.authority_id)
     plan = domain.on_crossed(s, now, policy) if crossed else domain.on_lost(s, now, policy)
     await carry_out(conn, e.authority_id, s, plan, Cause(str(e.event_id), e.correlation_id), now)
+
+
+async def on_undeliverable(conn: asyncpg.Connection, events: Sequence[NotificationUndeliverable]) -> None:
+    """An email notify could not deliver goes into the history of the case it was about, for the reviewers."""
+    for e in events:
+        case_id = await repository.case_about(conn, e.authority_id, e.case_id)
+        if case_id is None:
+            log.info("undeliverable_without_case", **log_fields(e), notification_type=e.notification_type)
+            continue
+        reason = f"E-Mail „{e.notification_type}“ nicht zugestellt ({e.attempts} Versuche): {e.error}"[:2_000]
+        await repository.add_action(conn, case_id, "mail_undeliverable", "notify", e.occurred_at, reason=reason)
+        log.warning("email_undeliverable_noted", **log_fields(e), case_id=str(case_id))
 
 
 async def run_due_timers(pool: asyncpg.Pool, clock: Clock = utcnow) -> int:

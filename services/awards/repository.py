@@ -74,6 +74,13 @@ _CASE = f"""
 SELECT {_CASE_COLUMNS} FROM review_case c LEFT JOIN authority_standing s USING (authority_id) WHERE c.case_id = $1
 """
 _CASE_FOR_UPDATE = "SELECT * FROM review_case WHERE case_id = $1 FOR UPDATE"
+# The case an email was about, else the authority's latest case (an email about a holder's grace period has none).
+_CASE_ABOUT = """
+SELECT case_id FROM review_case
+WHERE authority_id = $1 AND ($2::uuid IS NULL OR case_id = $2)
+ORDER BY opened_at DESC
+LIMIT 1
+"""
 _ACTIONS = "SELECT action, actor, reason, count, at FROM case_action WHERE case_id = $1 ORDER BY id"
 _FILTER = """
 WHERE ($1::text IS NULL OR c.status = $1) AND ($2::text IS NULL OR c.kind = $2)
@@ -223,6 +230,13 @@ async def case_for_update(conn: asyncpg.Connection, case_id: UUID) -> Case | Non
 
 async def case_row_for_update(conn: asyncpg.Connection, case_id: UUID) -> asyncpg.Record | None:
     return await conn.fetchrow(_CASE_FOR_UPDATE, case_id)
+
+
+async def case_about(conn: Conn, authority_id: str, case_id: UUID | None) -> UUID | None:
+    found = await conn.fetchval(_CASE_ABOUT, authority_id, case_id)
+    if found is None and case_id is not None:  # a case of another authority, or none: the latest of this one
+        found = await conn.fetchval(_CASE_ABOUT, authority_id, None)
+    return found
 
 
 async def actions(conn: Conn, case_id: UUID) -> list[asyncpg.Record]:

@@ -14,7 +14,7 @@ from shared.authorities import registry
 from shared.kernel import Consumes, Service
 from shared.runtime import Runtime
 from shared.settings import weak_secret
-from shared.topics import CASES
+from shared.topics import CASES, NOTIFICATIONS
 
 
 def routers(rt: Runtime) -> list:
@@ -34,6 +34,7 @@ NOTIFY = Service(
     description="Emails to authorities, the public listing, the signet and its verification, plaques.",
     migrations=Path(__file__).parent / "migrations",
     consumes=(Consumes(CASES, lambda _: on_case_events(), "one email per case event; keeps the public listing"),),
+    publishes=(NOTIFICATIONS,),
     clients={"eligibility": lambda s: s.eligibility_url},
     routers=routers,
     workers=lambda rt: {"mailer": lambda beat: run_mailer(rt.pool, rt.settings, rt.connect, beat)},

@@ -18,8 +18,10 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from prometheus_client import Counter
 
 from services.notify import domain, repository
+from shared import outbox
 from shared.authorities import Authority, registry
 from shared.db import Wakeup
+from shared.events import NotificationUndeliverable
 from shared.settings import LOOPBACK, Settings
 
 log = structlog.get_logger(__name__)
@@ -155,7 +157,7 @@ async def send_next(pool: asyncpg.Pool, settings: Settings) -> bool:
                 msg = compose(n["event_id"], n["event_type"], n["payload"], n["email"], settings)
             except COMPOSE_ERRORS as exc:
                 error = f"cannot compose the email: {type(exc).__name__}: {exc}"[:2_000]
-                await repository.mark_failed(conn, n["event_id"], error)
+                await give_up(conn, n, error, attempts=n["attempts"])
                 SENT.labels("failed").inc()
                 log.error("email_not_composed", error=error, exc_info=exc)
                 return True
@@ -175,13 +177,24 @@ async def send_next(pool: asyncpg.Pool, settings: Settings) -> bool:
 COMPOSE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, LookupError, jinja2.TemplateError)
 
 
+async def give_up(conn: asyncpg.Connection, n: dict[str, Any], error: str, *, attempts: int) -> None:
+    """The email is not sent, for good: marked failed, and awards is told (the reviewers see it in the case)."""
+    await repository.mark_failed(conn, n["event_id"], error)
+    payload = n["payload"]
+    await outbox.enqueue(conn, [NotificationUndeliverable(
+        authority_id=n["authority_id"], correlation_id=payload.get("correlation_id") or f"notification:{n['event_id']}",
+        notification_id=n["event_id"], notification_type=n["event_type"], case_id=payload.get("case_id"),
+        attempts=attempts, error=error[:2_000],
+    )])
+
+
 async def _after_failure(conn: asyncpg.Connection, n: dict[str, Any], exc: BaseException, settings: Settings) -> None:
     error, permanent = classify(exc)
     outcome = domain.after_failure(
         n["attempts"] + 1, error, permanent, base_s=settings.mail_retry_base_s, max_attempts=settings.mail_max_attempts,
     )
     if outcome.status == "failed":
-        await repository.mark_failed(conn, n["event_id"], error)
+        await give_up(conn, n, error, attempts=n["attempts"] + 1)
         log.error("email_failed", error=error, attempts=n["attempts"] + 1)
     else:
         assert outcome.retry_in is not None

@@ -13,6 +13,7 @@ from shared.events.awards import (
 )
 from shared.events.eligibility import ThresholdCrossed, ThresholdLost
 from shared.events.envelope import Event, log_fields, utcnow
+from shared.events.notify import NotificationUndeliverable
 from shared.events.portal import (
     Procedure,
     ProcedureId,
@@ -31,6 +32,7 @@ __all__ = [
     "AwardRevoked",
     "CaseOpened",
     "Event",
+    "NotificationUndeliverable",
     "Procedure",
     "ProcedureId",
     "ProcedureLinked",

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 import pytest
 
 from harness.infra import free_port
-from harness.kafka import produce
+from harness.kafka import events_of, produce, read_topic
 from harness.smtp import body, smtp_server
 from services.notify import repository
 from services.notify.app import build as build_notify
@@ -160,6 +160,10 @@ async def test_a_5xx_answer_marks_the_email_failed_with_the_answer(notify, smtp,
     [n] = await eventually(failed)
     assert n["attempts"] == 1 and "550" in n["last_error"] and "Mailbox unknown" in n["last_error"]
     assert sink.messages == []
+    [told] = events_of(await read_topic(settings, "notify.notifications.v1", settle=1.0))
+    assert told["event_type"] == "NotificationUndeliverable" and told["authority_id"] == KITZINGEN
+    assert (told["notification_id"], told["notification_type"], told["attempts"]) == (n["event_id"], "CaseOpened", 1)
+    assert "Mailbox unknown" in told["error"] and told["case_id"] is not None
 
 
 async def test_no_second_email_after_a_redelivered_event_or_a_restart(smtp, start, settings) -> None:
@@ -243,6 +247,8 @@ async def test_a_notification_that_cannot_be_composed_fails_and_the_ones_behind_
     failed = (await notify.get("/v1/notifications", params={"status": "failed"}, headers=ADMIN)).json()["items"]
     assert [n["event_id"] for n in failed] == [str(broken)]
     assert failed[0]["last_error"].startswith("cannot compose the email: UndefinedError")
+    [told] = events_of(await read_topic(settings, "notify.notifications.v1", settle=1.0))
+    assert (told["notification_id"], told["attempts"], told["case_id"]) == (str(broken), 0, None)
 
 
 async def test_the_notifications_with_addresses_are_for_operators_only(start, settings) -> None:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 from pydantic import ValidationError
 
 from services.ingest.schemas import field_errors
-from shared.events import Procedure, ProcedureLinked
+from shared.events import NotificationUndeliverable, Procedure, ProcedureLinked
 
 PROC = {"id": "p-1", "name": "Gewerbeanmeldung", "scope": "municipal", "kind": "online"}
 
@@ -29,3 +30,12 @@ def test_nul_characters_are_refused_in_every_text_field(field: str) -> None:
     with pytest.raises(ValidationError) as caught:
         Procedure.model_validate({**PROC, field: "a\x00b"})
     assert field_errors(caught.value, 3) == [{"index": 3, "field": field, "message": "must not contain NUL characters"}]
+
+
+def test_an_undeliverable_notification_round_trips_and_needs_its_attempts_to_be_counted() -> None:
+    e = NotificationUndeliverable(authority_id="09675141", correlation_id="c", notification_id=uuid.uuid4(),
+                                  notification_type="CaseOpened", attempts=1, error="550 Mailbox unknown")
+    assert NotificationUndeliverable.model_validate_json(e.to_json()) == e and e.case_id is None
+    with pytest.raises(ValidationError) as caught:
+        NotificationUndeliverable.model_validate({**e.model_dump(), "attempts": -1})
+    assert [err["loc"] for err in caught.value.errors()] == [("attempts",)]
