@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -21,9 +24,11 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from bench import pvog_feed
 from harness import infra
 from harness.builders import change
-from harness.processes import ServiceProcess
+from harness.processes import ServiceProcess, env_for
+from services.ingest import xzufi
 from shared import db
 from shared.authorities import registry
 from shared.events import Procedure, ProcedureLinked
@@ -199,6 +204,62 @@ async def naive(settings: Settings, url: str, n: int) -> float:
     return (n - 1) / (marks[1] - marks[0])
 
 
+APPLIED = 'SELECT coalesce(sum("offset" + 1), 0)::bigint FROM eligibility.consumer_offset'
+
+
+async def progress_until(conn: asyncpg.Connection, n: int, limit_s: float = 600) -> tuple[float, float, int, float]:
+    """Poll eligibility's committed offsets until `n` events are applied: (time of the first commit after the call,
+    end time, events applied at that commit, the longest time without progress after it)."""
+    deadline = time.monotonic() + limit_s
+    before = await conn.fetchval(APPLIED)
+    first: tuple[float, int] | None = None
+    last_change, last_done, stall = 0.0, -1, 0.0
+    while (done := await conn.fetchval(APPLIED)) < n:
+        now = time.perf_counter()
+        if done != last_done:
+            if first is not None:
+                stall = max(stall, now - last_change)
+            last_change, last_done = now, done
+        if first is None and done > before:
+            first = (now, done)
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"eligibility did not apply {n} events within {limit_s:.0f} s")
+        await asyncio.sleep(0.02)
+    ended = time.perf_counter()
+    if first is None:  # everything was applied before the first look
+        return ended, ended, n, 0.0
+    return first[0], ended, first[1], max(stall, ended - last_change)
+
+
+async def catch_up_after_restart(settings: Settings, log_dir: Path, payloads: list[tuple[bytes, bytes]],
+                                 backlog: int = 200_000) -> dict[str, float]:
+    """Eligibility runs, stops as in a deploy, and comes back to `backlog` waiting events: the rate from its start
+    (the group's join included) to the last event, and the longest pause between commits while it catches up."""
+    topic = settings.topic("portal.procedure-links.v1")
+    warm = min(20_000, len(payloads) // 10)
+    await raw_produce(settings, topic, payloads[:warm])
+    first = ServiceProcess("eligibility", settings, log_dir)
+    first.start()
+    conn = await asyncpg.connect(settings.database_url)
+    try:
+        await first.ready(timeout=120)
+        await progress_until(conn, warm)
+        first.stop()
+        waiting = payloads[warm : warm + backlog]
+        await raw_produce(settings, topic, waiting)
+        second = ServiceProcess("eligibility", settings, log_dir)
+        started = time.perf_counter()
+        second.start()
+        try:
+            first_commit, ended, _, stall = await progress_until(conn, warm + len(waiting))
+        finally:
+            second.stop()
+    finally:
+        await conn.close()
+    return {"catch_up_events": float(len(waiting)), "catch_up_per_s": len(waiting) / (ended - started),
+            "catch_up_first_commit_s": first_commit - started, "catch_up_longest_pause_s": stall}
+
+
 async def eligibility_rate(settings: Settings, n: int, log_dir: Path) -> float:
     """Events/s from portal.procedure-links.v1 to stored counts, through the real eligibility process."""
     proc = ServiceProcess("eligibility", settings, log_dir)
@@ -206,22 +267,12 @@ async def eligibility_rate(settings: Settings, n: int, log_dir: Path) -> float:
     try:
         await proc.ready(timeout=120)
         conn = await asyncpg.connect(settings.database_url)
-        applied = 'SELECT coalesce(sum("offset" + 1), 0)::bigint FROM eligibility.consumer_offset'
         try:
-            deadline = time.monotonic() + 600
-            first: tuple[float, int] | None = None
-            while (done := await conn.fetchval(applied)) < n:
-                if first is None and done > 0:
-                    first = (time.perf_counter(), done)
-                if time.monotonic() > deadline:
-                    raise RuntimeError("eligibility did not finish within 600 s")
-                await asyncio.sleep(0.02)
-            ended = time.perf_counter()
+            first, ended, first_done, _ = await progress_until(conn, n)
         finally:
             await conn.close()
-        assert first is not None
         # Timed from the first committed batch, so the consumer group's join is not counted.
-        return (n - first[1]) / (ended - first[0])
+        return (n - first_done) / (ended - first)
     finally:
         proc.stop()
 
@@ -317,11 +368,119 @@ def peak_rss_mb(pid: int) -> float:
 
 async def whole_system(base: Settings, server: str, log_dir: Path, scale: float) -> dict[str, float]:
     """The whole of Bavaria from first POST to last count, then latency at a steady 200 changes/s, and peak RSS."""
-    name = f"da_bench_sys_{uuid.uuid4().hex[:8]}"
+    settings, name = await scratch_settings(base, server, "sys")
+    secret = settings.feed_secret.get_secret_value()  # type: ignore[union-attr]
+    try:
+        async with four_services(settings, log_dir) as procs:
+            changes, want = bavaria_feed(int(250_000 * scale))
+            conn = await asyncpg.connect(settings.database_url)
+            started = time.perf_counter()
+            await post_all(procs["ingest"].url, secret, changes)
+            out = {"bavaria_replay_s": await counts_reach(conn, want, started, limit_s=900),
+                   "bavaria_changes": float(len(changes))}
+            out.update(await public_pages(procs["notify"].url, procs["eligibility"].url))
+            out.update(await refusal_flood(procs["ingest"].url, secret))
+            latencies = sorted(await steady_latency(settings, procs["ingest"].url, secret, conn))
+            out["latency_p50_ms"] = latencies[len(latencies) // 2]
+            out["latency_p99_ms"] = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+            out["latency_samples"] = float(len(latencies))
+            await conn.close()
+            out.update({key.removeprefix("system_"): v for key, v in peak_rss(procs, "system").items()})
+            out["max_rss_mb"] = max(out[f"rss_{s}_mb"] for s in procs)
+    finally:
+        await drop_scratch(server, name)
+    return out
+
+
+async def scratch_settings(base: Settings, server: str, prefix: str) -> tuple[Settings, str]:
+    """Settings on a database of its own and topics of their own (dropped by `drop_scratch`)."""
+    name = f"da_bench_{prefix}_{uuid.uuid4().hex[:8]}"
     url = db.with_database(server, name)
     await db.ensure_database(url)
-    settings = base.model_copy(update={"database_url": url, "kafka_topic_prefix": "sys.", "kafka_group_prefix": "sys."})
+    settings = base.model_copy(update={"database_url": url, "kafka_topic_prefix": f"{prefix}{name[-8:]}.",
+                                       "kafka_group_prefix": f"{prefix}{name[-8:]}."})
     await ensure_topics(settings)
+    return settings, name
+
+
+async def drop_scratch(server: str, name: str) -> None:
+    admin = await asyncpg.connect(db.with_database(server, "postgres"))
+    await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    await admin.close()
+
+
+async def counts_reach(conn: asyncpg.Connection, want: dict[str, int], started: float, limit_s: float = 1_800) -> float:
+    """Seconds from `started` until eligibility's stored counts are exactly `want`."""
+    while {r["authority_id"]: r["count"] for r in await conn.fetch(
+            "SELECT authority_id, count FROM eligibility.authority_count WHERE count > 0")} != want:
+        if time.perf_counter() - started > limit_s:
+            raise RuntimeError(f"the counts did not reach the oracle within {limit_s:.0f} s")
+        await asyncio.sleep(0.2)
+    return time.perf_counter() - started
+
+
+def parse_rate(pages: list[Path], ties: int) -> float:
+    """Zuständigkeiten per second of the XZuFi parser alone over the feed, page by page as the sync reads it."""
+    started = time.perf_counter()
+    for page in pages:
+        xzufi.parse(page.read_bytes())
+    return ties / (time.perf_counter() - started)
+
+
+async def pvog_full_sync(base: Settings, server: str, log_dir: Path, size: float) -> dict[str, float]:
+    """A full `pvog-sync` of Bavaria from index 0: first request to the last count equal to the oracle."""
+    tag = f"pvog_{size:g}x"
+    with tempfile.TemporaryDirectory(prefix="pvog-") as tmp:
+        feed = pvog_feed.generate(Path(tmp), size)
+        untimed_parse_per_s = await asyncio.to_thread(parse_rate, feed.pages, feed.ties)
+        out = {f"{tag}_ties": float(feed.ties), f"{tag}_pages": float(len(feed.pages)),
+               f"{tag}_xml_mb": sum(p.stat().st_size for p in feed.pages) / 2**20,
+               f"{tag}_parse_per_s": untimed_parse_per_s}
+        settings, name = await scratch_settings(base, server, "pvog")
+        procs = {s: ServiceProcess(s, settings, log_dir) for s in ("ingest", "eligibility")}
+        try:
+            for proc in procs.values():
+                proc.start()
+            await asyncio.gather(*(proc.ready(timeout=120) for proc in procs.values()))
+            conn = await asyncpg.connect(settings.database_url)
+            async with pvog_feed.feed_server(feed.pages) as first_url:
+                started = time.perf_counter()
+                command = [sys.executable, "-m", "services.ingest", "pvog-sync", "--url", first_url]
+                if profiler := os.environ.get("BENCH_PY_SPY"):  # a profile of the sync (its RSS is then py-spy's)
+                    command = [profiler, "record", "--format", "raw", "-r", "200", "-o", str(log_dir / f"{tag}-sync.prof"),
+                               "--", *command]
+                sync = subprocess.Popen(
+                    command, cwd=ROOT,
+                    env=env_for(settings, PVOG_URL=first_url), stdout=subprocess.PIPE,
+                    stderr=(log_dir / f"{tag}-sync.log").open("wb"),
+                )
+                sync_peak_mb = 0.0
+                while sync.poll() is None:  # the process's own high-water mark, read while it lives
+                    with contextlib.suppress(OSError, ValueError):
+                        sync_peak_mb = max(sync_peak_mb, peak_rss_mb(sync.pid))
+                    await asyncio.sleep(0.1)
+                if sync.returncode != 0:
+                    raise RuntimeError(f"pvog-sync exited with {sync.returncode}; see {log_dir / (tag + '-sync.log')}")
+                out[f"{tag}_sync_s"] = time.perf_counter() - started
+                out[f"{tag}_end_to_end_s"] = await counts_reach(conn, feed.expected, started)
+            await conn.close()
+            out[f"{tag}_per_s"] = feed.ties / out[f"{tag}_end_to_end_s"]
+            out[f"{tag}_vs_parse"] = out[f"{tag}_per_s"] / untimed_parse_per_s
+            out[f"{tag}_sync_rss_mb"] = sync_peak_mb
+            for s, proc in procs.items():
+                assert proc.proc is not None
+                out[f"{tag}_rss_{s}_mb"] = peak_rss_mb(proc.proc.pid)
+        finally:
+            for proc in procs.values():
+                proc.stop()
+            await drop_scratch(server, name)
+    print(f"bench: {tag}: {feed.ties:,} Zuständigkeiten in {len(feed.pages)} pages, "
+          f"{out[f'{tag}_per_s']:,.0f}/s end to end, parser alone {untimed_parse_per_s:,.0f}/s", flush=True)
+    return out
+
+
+@contextlib.asynccontextmanager
+async def four_services(settings: Settings, log_dir: Path) -> AsyncIterator[dict[str, ServiceProcess]]:
     eligibility = ServiceProcess("eligibility", settings, log_dir)
     procs = {
         "ingest": ServiceProcess("ingest", settings, log_dir),
@@ -329,42 +488,61 @@ async def whole_system(base: Settings, server: str, log_dir: Path, scale: float)
         "awards": ServiceProcess("awards", settings, log_dir, ELIGIBILITY_URL=eligibility.url),
         "notify": ServiceProcess("notify", settings, log_dir, SMTP_PORT="9", ELIGIBILITY_URL=eligibility.url),
     }
-    out: dict[str, float] = {}
-    secret = settings.feed_secret.get_secret_value()  # type: ignore[union-attr]
     try:
         for p in procs.values():
             p.start()
         await asyncio.gather(*(p.ready(timeout=120) for p in procs.values()))
-        changes, want = bavaria_feed(int(250_000 * scale))
-        conn = await asyncpg.connect(url)
-        started = time.perf_counter()
-        await post_all(procs["ingest"].url, secret, changes)
-        while {r["authority_id"]: r["count"] for r in await conn.fetch(
-                "SELECT authority_id, count FROM eligibility.authority_count WHERE count > 0")} != want:
-            if time.perf_counter() - started > 900:
-                raise RuntimeError("the Bavaria replay did not converge within 900 s")
-            await asyncio.sleep(0.2)
-        out["bavaria_replay_s"] = time.perf_counter() - started
-        out["bavaria_changes"] = float(len(changes))
-
-        out.update(await public_pages(procs["notify"].url, procs["eligibility"].url))
-        out.update(await refusal_flood(procs["ingest"].url, secret))
-        latencies = await steady_latency(settings, procs["ingest"].url, secret, conn)
-        latencies.sort()
-        out["latency_p50_ms"] = latencies[len(latencies) // 2]
-        out["latency_p99_ms"] = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-        out["latency_samples"] = float(len(latencies))
-        await conn.close()
-        for s, p in procs.items():
-            assert p.proc is not None
-            out[f"rss_{s}_mb"] = peak_rss_mb(p.proc.pid)
-        out["max_rss_mb"] = max(out[f"rss_{s}_mb"] for s in procs)
+        yield procs
     finally:
         for p in procs.values():
             p.stop()
-        admin = await asyncpg.connect(db.with_database(server, "postgres"))
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+
+
+def peak_rss(procs: dict[str, ServiceProcess], tag: str) -> dict[str, float]:
+    out = {}
+    for s, proc in procs.items():
+        assert proc.proc is not None
+        out[f"{tag}_rss_{s}_mb"] = peak_rss_mb(proc.proc.pid)
+    return out
+
+
+async def replay_at(base: Settings, server: str, log_dir: Path, size: float) -> dict[str, float]:
+    """The Bavaria replay (250,000 changes at 1x) with all four services: seconds to the oracle, peak RSS each."""
+    tag = f"replay_{size:g}x"
+    settings, name = await scratch_settings(base, server, "replay")
+    try:
+        async with four_services(settings, log_dir) as procs:
+            changes, want = bavaria_feed(int(250_000 * size))
+            conn = await asyncpg.connect(settings.database_url)
+            started = time.perf_counter()
+            await post_all(procs["ingest"].url, settings.feed_secret.get_secret_value(), changes)  # type: ignore[union-attr]
+            out = {f"{tag}_changes": float(len(changes)), f"{tag}_s": await counts_reach(conn, want, started)}
+            await conn.close()
+            out.update(peak_rss(procs, tag))
+    finally:
+        await drop_scratch(server, name)
+    print(f"bench: {tag}: {len(changes):,} changes in {out[f'{tag}_s']:.1f} s", flush=True)
+    return out
+
+
+SIZES = (0.25, 1.0, 4.0)
+
+
+async def scaling(base: Settings, server: str, log_dir: Path, scale: float) -> dict[str, float]:
+    """The Bavaria replay and the PVOG sync at a quarter, the whole and four times Bavaria: time and peak RSS."""
+    out: dict[str, float] = {}
+    for size in SIZES:
+        out.update(await replay_at(base, server, log_dir, size * scale))
+        out.update(await pvog_full_sync(base, server, log_dir, size * scale))
+    for tag, time_key in (("replay", "s"), ("pvog", "end_to_end_s")):
+        one, four = out.get(f"{tag}_{scale:g}x_{time_key}"), out.get(f"{tag}_{4 * scale:g}x_{time_key}")
+        if one and four:
+            out[f"{tag}_time_4x_over_1x"] = four / one
+        for service in ("ingest", "eligibility", "awards", "notify", "sync"):
+            key = f"rss_{service}_mb" if service != "sync" else "sync_rss_mb"
+            one, four = out.get(f"{tag}_{scale:g}x_{key}"), out.get(f"{tag}_{4 * scale:g}x_{key}")
+            if one and four:
+                out[f"{tag}_{key}_4x_over_1x"] = four / one
     return out
 
 
@@ -523,7 +701,8 @@ async def quix_peer(settings: Settings, payloads: list[tuple[bytes, bytes]], n: 
     return float(json.loads(out.decode().strip().splitlines()[-1])["quix_per_s"])
 
 
-PARTS = ("limits", "eligibility", "quix", "ingest", "system")
+PARTS = ("limits", "eligibility", "quix", "catchup", "ingest", "system", "pvog", "scaling")
+DEFAULT_PARTS = ("limits", "eligibility", "quix", "catchup", "ingest", "system", "pvog")  # scaling takes ~10 minutes more
 
 
 async def main(scale: float, only: frozenset[str] = frozenset(PARTS)) -> dict[str, float | str | int]:
@@ -561,10 +740,20 @@ async def main(scale: float, only: frozenset[str] = frozenset(PARTS)) -> dict[st
                     results["eligibility_per_s"] = await eligibility_rate(settings, n, log_dir)
                 if "quix" in only:
                     results["quix_per_s"] = await quix_peer(settings, payloads, n)
+            if "catchup" in only:
+                own, own_name = await scratch_settings(settings, server, "catchup")
+                try:
+                    results.update(await catch_up_after_restart(own, log_dir, payloads, int(200_000 * scale)))
+                finally:
+                    await drop_scratch(server, own_name)
             if "ingest" in only:
                 results["ingest_per_s"] = await ingest_rate(settings, n, log_dir)
             if "system" in only:
                 results.update(await whole_system(settings, server, log_dir, scale))
+            if "pvog" in only and "scaling" not in only:
+                results.update(await pvog_full_sync(settings, server, log_dir, scale))
+            if "scaling" in only:
+                results.update(await scaling(settings, server, log_dir, scale))
         finally:
             admin = await asyncpg.connect(db.with_database(server, "postgres"))
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -572,10 +761,15 @@ async def main(scale: float, only: frozenset[str] = frozenset(PARTS)) -> dict[st
     if {"limits", "eligibility"} <= only:
         results["eligibility_vs_sql_limit"] = results["eligibility_per_s"] / results["sql_limit_per_s"]  # type: ignore[operator]
         results["eligibility_vs_naive"] = results["eligibility_per_s"] / results["naive_per_s"]  # type: ignore[operator]
+    if {"eligibility", "catchup"} <= only:
+        results["catch_up_vs_steady"] = results["catch_up_per_s"] / results["eligibility_per_s"]  # type: ignore[operator]
     if {"eligibility", "quix"} <= only and isinstance(results["quix_per_s"], float):
         results["eligibility_vs_quix"] = results["eligibility_per_s"] / results["quix_per_s"]
     results["events"] = n
     results["cores"] = os.cpu_count() or 0
+    results["cpu"] = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                           if line.startswith("model name")), "unknown")
+    results["python"] = sys.version.split()[0]
     results["memory_gb"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
     results["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
     results["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
@@ -593,7 +787,7 @@ def table(results: dict[str, float | str | int]) -> str:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--scale", type=float, default=1.0, help=f"1.0 = {EVENTS:,} events (and 250,000 changes for Bavaria)")
-    parser.add_argument("--only", default=",".join(PARTS),
+    parser.add_argument("--only", default=",".join(DEFAULT_PARTS),
                         help=f"comma-separated parts to run, of {','.join(PARTS)}; a partial run writes partial.json")
     args = parser.parse_args()
     only = frozenset(args.only.split(","))
@@ -602,6 +796,10 @@ if __name__ == "__main__":
     out = asyncio.run(main(args.scale, only))
     print(table(out))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    name = "latest.json" if only == set(PARTS) and args.scale == 1.0 else "partial.json"
+    name = "latest.json" if only >= set(DEFAULT_PARTS) and args.scale == 1.0 else "partial.json"
     (RESULTS / name).write_text(json.dumps(out, indent=2) + "\n")
+    runs = RESULTS / "runs"  # every run kept, named by time, commit and parts
+    runs.mkdir(exist_ok=True)
+    stamp = str(out["measured_at"]).replace(":", "").replace("+0000", "Z")
+    (runs / f"{stamp}-{out['commit']}-{'-'.join(sorted(only))}.json").write_text(json.dumps(out, indent=2) + "\n")
     sys.exit(0)

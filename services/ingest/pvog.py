@@ -237,24 +237,38 @@ async def apply_page(conn: asyncpg.Connection, doc: xzufi.Document, page_key: st
     return events
 
 
+async def _read(client: httpx.AsyncClient, url: str, feed_url: str, backoff: float) -> tuple[Page, xzufi.Document, str]:
+    """A page fetched and parsed (in a thread, so that it overlaps the database work on the page before it)."""
+    page = await fetch(client, url, backoff=backoff)
+    next_url = next_page_url(url, feed_url, page.next_url)
+    if not page.xml.strip():
+        return page, xzufi.Document([], [], [], []), next_url
+    try:
+        return page, await asyncio.to_thread(xzufi.parse, page.xml), next_url
+    except xzufi.XZuFiError as exc:
+        raise PvogError(f"cannot read page {url}: {exc}", "xml") from exc
+
+
 async def sync(
     pool: asyncpg.Pool, client: httpx.AsyncClient, feed_url: str, *, max_pages: int | None = None, backoff: float = 0.5
 ) -> SyncResult:
-    """Read the feed from its durable cursor to the end (`vollstaendig`); each page commits with its cursor."""
+    """Read the feed from its durable cursor to the end (`vollstaendig`); each page commits with its cursor.
+
+    The next page is fetched and parsed while the current one is applied; it is applied only after the current
+    one has committed, so a failure anywhere leaves the cursor on the first page not applied."""
     feed = hashlib.sha256(feed_url.encode()).hexdigest()[:16]
     result = SyncResult()
     async with pool.acquire() as lock_conn:
         if not await repository.try_lock_pvog(lock_conn, feed_url):
             raise PvogError("another PVOG sync of this feed is running")
+        ahead: asyncio.Task[tuple[Page, xzufi.Document, str]] | None = None
         try:
             url, pages = await repository.pvog_cursor(pool, feed_url) or (feed_url, 0)
-            while max_pages is None or result.pages < max_pages:
-                page = await fetch(client, url, backoff=backoff)
-                try:
-                    doc = xzufi.parse(page.xml) if page.xml.strip() else xzufi.Document([], [], [], [])
-                except xzufi.XZuFiError as exc:
-                    raise PvogError(f"cannot read page {url}: {exc}", "xml") from exc
-                next_url = next_page_url(url, feed_url, page.next_url)
+            ahead = asyncio.create_task(_read(client, url, feed_url, backoff))
+            while ahead is not None:
+                page, doc, next_url = await ahead
+                last = page.complete or (max_pages is not None and result.pages + 1 >= max_pages)
+                ahead = None if last else asyncio.create_task(_read(client, next_url, feed_url, backoff))
                 async with pool.acquire() as conn, conn.transaction():
                     events = await apply_page(conn, doc, f"{feed}:{pages + 1}")
                     await repository.save_pvog_cursor(conn, feed_url, next_url, pages + 1)
@@ -267,9 +281,10 @@ async def sync(
                 log.info("pvog_page_applied", url=url, objects=len(doc.services) + len(doc.leistungen) + len(doc.ties),
                          linked=linked, unlinked=len(events) - linked)
                 url = next_url
-                if page.complete:
-                    break
         finally:
+            if ahead is not None:  # a page read ahead of one that failed: not applied, its cursor not moved
+                ahead.cancel()
+                await asyncio.gather(ahead, return_exceptions=True)  # its own error, if any, is not this one's
             await repository.unlock_pvog(lock_conn, feed_url)
     return result
 

@@ -12,9 +12,9 @@ from starlette.applications import Starlette
 from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
+from harness.serve import served
 from services.ingest import pvog
 from services.ingest.app import build as build_ingest
-from tests.support.serve import served
 
 XXE = b"""<?xml version="1.0"?>
 <!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.serve import served as serve  # noqa: F401 - the tests' name for it
+from harness.serve import served as serve  # noqa: F401 - the tests' name for it
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"

@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from harness.infra import free_port
-from tests.support.serve import served
+from harness.serve import served
 
 PVOG_PAGES = Path(__file__).resolve().parents[1] / "fixtures" / "pvog"
 

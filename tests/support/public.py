@@ -12,11 +12,11 @@ from typing import Any
 
 from harness.builders import linked_event
 from harness.kafka import produce
+from harness.serve import served
 from services.eligibility.app import build as build_eligibility
 from services.notify.app import build as build_notify
 from shared.events import AwardGranted, CaseOpened
 from tests.conftest import eventually
-from tests.support.serve import served
 
 KITZINGEN, WUERZBURG, UNTERFRANKEN, LK = "09675141", "09663000", "096", "09675"
 PEERS = {"09675111": ["p-a", "p-b"], "09675112": ["p-a", "p-b"], "09675113": ["p-a"], "09675114": ["p-a"]}

@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime
 
 from harness.builders import change
 from harness.kafka import events_of, read_topic
+from harness.serve import served
 from services.awards import holders
 from services.awards.app import build as build_awards
 from services.eligibility.app import build as build_eligibility
@@ -14,7 +15,6 @@ from services.ingest.app import build as build_ingest
 from shared.authorities import registry
 from tests.conftest import eventually, signed
 from tests.support.awards import add_reviewer, cases_of, crossed, lost, send
-from tests.support.serve import served
 
 KITZINGEN = "09675141"
 TODAY = date(2026, 11, 27)

@@ -7,13 +7,13 @@ import uuid
 from datetime import date
 
 from harness.kafka import produce
+from harness.serve import served
 from harness.smtp import body, smtp_server
 from services.awards.app import build as build_awards
 from services.notify.app import build as build_notify
 from shared.events import AwardGranted, AwardRevoked
 from tests.conftest import ADMIN, eventually
 from tests.support.awards import add_reviewer
-from tests.support.serve import served
 
 KITZINGEN = "09675141"
 ADDRESS = {"recipient": "Stadt Kitzingen, Hauptamt", "street": "Kaiserstraße 13/15", "postal_code": "97318",
