@@ -260,12 +260,14 @@ async def catch_up_after_restart(settings: Settings, log_dir: Path, payloads: li
             "catch_up_first_commit_s": first_commit - started, "catch_up_longest_pause_s": stall}
 
 
-async def eligibility_rate(settings: Settings, n: int, log_dir: Path) -> float:
-    """Events/s from portal.procedure-links.v1 to stored counts, through the real eligibility process."""
-    proc = ServiceProcess("eligibility", settings, log_dir)
-    proc.start()
+async def eligibility_rate(settings: Settings, n: int, log_dir: Path, processes: int = 1) -> float:
+    """Events/s from portal.procedure-links.v1 to stored counts, through `processes` real eligibility processes in
+    one consumer group (the Kubernetes manifests run two)."""
+    procs = [ServiceProcess("eligibility", settings, log_dir) for _ in range(processes)]
+    for proc in procs:
+        proc.start()
     try:
-        await proc.ready(timeout=120)
+        await asyncio.gather(*(proc.ready(timeout=120) for proc in procs))
         conn = await asyncpg.connect(settings.database_url)
         try:
             first, ended, first_done, _ = await progress_until(conn, n)
@@ -274,7 +276,8 @@ async def eligibility_rate(settings: Settings, n: int, log_dir: Path) -> float:
         # Timed from the first committed batch, so the consumer group's join is not counted.
         return (n - first_done) / (ended - first)
     finally:
-        proc.stop()
+        for proc in procs:
+            proc.stop()
 
 
 async def ingest_rate(settings: Settings, n: int, log_dir: Path, batch: int = 1_000, concurrency: int = 4) -> float:
@@ -738,6 +741,12 @@ async def main(scale: float, only: frozenset[str] = frozenset(PARTS)) -> dict[st
                     await raw_produce(settings, topic, payloads)
                 if "eligibility" in only:
                     results["eligibility_per_s"] = await eligibility_rate(settings, n, log_dir)
+                    own, own_name = await scratch_settings(settings, server, "elig2")
+                    try:  # two processes, as deployed, on topics and a database of their own
+                        await raw_produce(own, own.topic("portal.procedure-links.v1"), payloads)
+                        results["eligibility_2p_per_s"] = await eligibility_rate(own, n, log_dir, processes=2)
+                    finally:
+                        await drop_scratch(server, own_name)
                 if "quix" in only:
                     results["quix_per_s"] = await quix_peer(settings, payloads, n)
             if "catchup" in only:
@@ -765,6 +774,7 @@ async def main(scale: float, only: frozenset[str] = frozenset(PARTS)) -> dict[st
         results["catch_up_vs_steady"] = results["catch_up_per_s"] / results["eligibility_per_s"]  # type: ignore[operator]
     if {"eligibility", "quix"} <= only and isinstance(results["quix_per_s"], float):
         results["eligibility_vs_quix"] = results["eligibility_per_s"] / results["quix_per_s"]
+        results["eligibility_2p_vs_quix"] = results["eligibility_2p_per_s"] / results["quix_per_s"]  # type: ignore[operator]
     results["events"] = n
     results["cores"] = os.cpu_count() or 0
     results["cpu"] = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
