@@ -24,8 +24,9 @@ class Store:
     async def handle_DATA(self, server, session, envelope):  # noqa: ANN001, ANN201, N802
         MAIL_DIR.mkdir(parents=True, exist_ok=True)
         name = f"{time.time_ns()}.eml"
-        (MAIL_DIR / f".{name}").write_bytes(envelope.content)
-        (MAIL_DIR / f".{name}").rename(MAIL_DIR / name)
+        partial = MAIL_DIR / f".{name}.part"  # not *.eml until whole: readers never see half a message
+        partial.write_bytes(envelope.content)
+        partial.rename(MAIL_DIR / name)
         return "250 Message accepted for delivery"
 
 

@@ -193,7 +193,10 @@ def signed(payload: Any, secret: str = FEED_SECRET) -> dict[str, Any]:
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0, interval: float = 0.1) -> Any:
-    """Poll until `check` returns something truthy without raising; re-raise its last failure otherwise."""
+    """Poll until `check` returns something truthy without raising; re-raise its last failure otherwise.
+
+    A failed assertion, a missing item or key (`[x] = []`, `items[0]`, `page["items"]`) and an unparsable answer
+    mean "not yet"; anything else (a bug in the test or the code) is raised at once."""
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -201,7 +204,7 @@ async def eventually(check: Callable[[], Awaitable[Any]], timeout: float = 20.0,
             if result:
                 return result
             last: BaseException | None = AssertionError(f"still {result!r} after {timeout}s")
-        except AssertionError as exc:
+        except (AssertionError, LookupError, ValueError) as exc:
             last = exc
         if time.monotonic() > deadline:
             assert last is not None
