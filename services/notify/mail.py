@@ -181,11 +181,21 @@ async def give_up(conn: asyncpg.Connection, n: dict[str, Any], error: str, *, at
     """The email is not sent, for good: marked failed, and awards is told (the reviewers see it in the case)."""
     await repository.mark_failed(conn, n["event_id"], error)
     payload = n["payload"]
+    correlation_id, case_id = payload.get("correlation_id"), payload.get("case_id")
     await outbox.enqueue(conn, [NotificationUndeliverable(
-        authority_id=n["authority_id"], correlation_id=payload.get("correlation_id") or f"notification:{n['event_id']}",
-        notification_id=n["event_id"], notification_type=n["event_type"], case_id=payload.get("case_id"),
+        authority_id=n["authority_id"],
+        correlation_id=correlation_id if isinstance(correlation_id, str) and correlation_id else f"notification:{n['event_id']}",
+        notification_id=n["event_id"], notification_type=n["event_type"], case_id=_uuid_or_none(case_id),
         attempts=attempts, error=error[:2_000],
     )])
+
+
+def _uuid_or_none(value: Any) -> UUID | None:
+    """The payload's case id if it is one: a broken payload (the reason it is given up) must not stop the mailer."""
+    try:
+        return UUID(str(value)) if value is not None else None
+    except ValueError:
+        return None
 
 
 async def _after_failure(conn: asyncpg.Connection, n: dict[str, Any], exc: BaseException, settings: Settings) -> None:

@@ -235,7 +235,8 @@ async def test_a_notification_that_cannot_be_composed_fails_and_the_ones_behind_
     broken = uuid.uuid4()  # an AwardGranted without its number and date: no template can render it
     async with notify.rt.pool.acquire() as conn:
         await repository.add_notification(conn, broken, KITZINGEN, "AwardGranted",
-                                          {"authority_id": KITZINGEN, "event_id": str(broken), "reviewer": "x"})
+                                          {"authority_id": KITZINGEN, "event_id": str(broken), "reviewer": "x",
+                                           "case_id": "not-a-uuid", "correlation_id": 7})
     await contacts(notify, (KITZINGEN, KT_MAIL))
     good = case_events(KITZINGEN)[0]
     await send(settings, good)
