@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from datetime import UTC, datetime
 
+import asyncpg
 import pytest
 
-from harness.builders import change
+from harness.builders import change, procedure
 from harness.kafka import events_of, read_topic
+from services.ingest import feeds
 from services.ingest.app import build as build_ingest
-from tests.conftest import sign, signed
+from services.ingest.domain import Change
+from tests.conftest import eventually, sign, signed
 
 KITZINGEN = "09675141"
 LINKS = "portal.procedure-links.v1"
@@ -158,3 +163,29 @@ async def test_unlink_emits_when_the_procedure_was_linked(ingest, settings) -> N
     assert events[1]["occurred_at"].startswith("2026-11-20T10:02")
 
 
+
+
+
+async def test_a_batch_waits_for_one_applying_to_the_same_authority(ingest, pool, database_url) -> None:
+    """Batch A links p-1 and has not committed; batch B links p-1 again. B must read the link as A leaves it, so it
+    emits nothing. Without the per-authority lock B would read the state before A, wait only at the row, and emit a
+    second `ProcedureLinked`, which eligibility would count."""
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": "ingest"})
+    try:
+        tx = conn.transaction()
+        await tx.start()
+        first = Change("a-1", datetime(2026, 3, 1, tzinfo=UTC), "linked", KITZINGEN, procedure("p-1"))
+        await feeds.apply_in_tx(conn, "push", [first], correlation_id="a")
+        second = asyncio.create_task(ingest.post("/v1/portal/changes", **signed({"changes": [change(KITZINGEN, "p-1", minute=5)]})))
+        await eventually(lambda: _waiting(pool))  # B is at the lock A holds
+        await tx.commit()
+        assert (await second).status_code == 202
+    finally:
+        await conn.close()
+    events = await pool.fetch("SELECT event_type FROM ingest.outbox ORDER BY id")
+    assert [e["event_type"] for e in events] == ["ProcedureLinked"]
+    assert await pool.fetchval("SELECT change_id FROM ingest.link_state") != "a-1", "B's newer change is the state"
+
+
+async def _waiting(pool) -> bool:
+    return await pool.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted") > 0 or None
