@@ -66,19 +66,20 @@ class Document:
 
 
 def _local(el: etree._Element) -> str:
-    return etree.QName(el).localname if isinstance(el.tag, str) else ""
+    tag = el.tag
+    return tag.rpartition("}")[2] if isinstance(tag, str) else ""  # comments and processing instructions: ""
 
 
 def _children(el: etree._Element, name: str) -> list[etree._Element]:
-    return [c for c in el if _local(c) == name]
+    return list(el.iterchildren(f"{{*}}{name}"))  # matched by local name in libxml2, in any namespace
 
 
 def _child(el: etree._Element, *path: str) -> etree._Element | None:
     for name in path:
-        found = _children(el, name)
-        if not found:
+        found = next(el.iterchildren(f"{{*}}{name}"), None)
+        if found is None:
             return None
-        el = found[0]
+        el = found
     return el
 
 
