@@ -26,9 +26,20 @@ def _with_query(url: str, **params: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
+# Query parameters that say where and how to connect (a Unix socket's directory is `host`); any other is a server
+# setting such as `search_path`.
+_CONNECTION_PARAMS = frozenset({
+    "host", "port", "user", "password", "dbname", "passfile", "connect_timeout", "target_session_attrs",
+    "sslmode", "sslrootcert", "sslcert", "sslkey", "sslpassword", "sslcrl", "sslnegotiation",
+})
+
+
 def _strip_query(url: str) -> tuple[str, dict[str, str]]:
+    """The URL with its connection parameters only, and the server settings its query names."""
     parts = urlsplit(url)
-    return urlunsplit(parts._replace(query="")), dict(parse_qsl(parts.query))
+    query = dict(parse_qsl(parts.query))
+    connection = {k: v for k, v in query.items() if k in _CONNECTION_PARAMS}
+    return urlunsplit(parts._replace(query=urlencode(connection))), {k: v for k, v in query.items() if k not in connection}
 
 
 def database_name(url: str) -> str:
