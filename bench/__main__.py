@@ -25,6 +25,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from bench import pvog_feed
+from deploy.local_stack import TANSU_CONSUMER_TIMEOUTS
 from harness import infra
 from harness.builders import change
 from harness.processes import ServiceProcess, env_for
@@ -280,18 +281,21 @@ async def eligibility_rate(settings: Settings, n: int, log_dir: Path, processes:
             proc.stop()
 
 
-async def ingest_rate(settings: Settings, n: int, log_dir: Path, batch: int = 1_000, concurrency: int = 4) -> float:
-    """Changes/s accepted durably (202) through the signed feed API, in batches of 1,000."""
+async def ingest_rate(settings: Settings, n: int, log_dir: Path, batch: int = 1_000, concurrency: int = 4,
+                      processes: int = 1) -> float:
+    """Changes/s accepted durably (202) through the signed feed API, in batches of 1,000; with `processes` ingest
+    processes the clients take turns among them, as behind the Kubernetes Service (the manifests run two)."""
     rnd = random.Random(11)
     keys = [a.key for a in registry()]
     bodies = []
     for b in range(n // batch):
         changes = [change(rnd.choice(keys), f"p-{rnd.randrange(150)}", minute=b) for _ in range(batch)]
         bodies.append(json.dumps({"changes": changes}).encode())
-    proc = ServiceProcess("ingest", settings, log_dir)
-    proc.start()
+    procs = [ServiceProcess("ingest", settings, log_dir) for _ in range(processes)]
+    for proc in procs:
+        proc.start()
     try:
-        await proc.ready(timeout=120)
+        await asyncio.gather(*(proc.ready(timeout=120) for proc in procs))
         queue: asyncio.Queue[bytes] = asyncio.Queue()
         for body in bodies:
             queue.put_nowait(body)
@@ -306,12 +310,16 @@ async def ingest_rate(settings: Settings, n: int, log_dir: Path, batch: int = 1_
                 if r.status_code != 202:
                     raise RuntimeError(f"ingest answered {r.status_code}: {r.text[:200]}")
 
-        async with httpx.AsyncClient(base_url=proc.url, timeout=120) as client:
+        clients = [httpx.AsyncClient(base_url=procs[i % processes].url, timeout=120) for i in range(concurrency)]
+        try:
             started = time.perf_counter()
-            await asyncio.gather(*(worker(client) for _ in range(concurrency)))
+            await asyncio.gather(*(worker(client) for client in clients))
             return len(bodies) * batch / (time.perf_counter() - started)
+        finally:
+            await asyncio.gather(*(client.aclose() for client in clients))
     finally:
-        proc.stop()
+        for proc in procs:
+            proc.stop()
 
 
 def bavaria_feed(target: int, seed: int = 5) -> tuple[list[dict], dict[str, int]]:
@@ -708,65 +716,90 @@ PARTS = ("limits", "eligibility", "quix", "catchup", "ingest", "system", "pvog",
 DEFAULT_PARTS = ("limits", "eligibility", "quix", "catchup", "ingest", "system", "pvog")  # scaling takes ~10 minutes more
 
 
+@contextlib.asynccontextmanager
+async def database_server(results: dict[str, float | str | int]) -> AsyncIterator[str]:
+    """`DATABASE_URL`'s server if set, else one of the bench's own with the settings the deployment gives PostgreSQL
+    for bulk writes (`infra.BULK_WRITE_SETTINGS`, as in docker-compose.yml); its version and WAL size recorded."""
+    if given := os.environ.get("DATABASE_URL"):
+        server = contextlib.nullcontext(given)
+    else:
+        server = infra.own_postgres()
+    async with server as url:
+        admin = await asyncpg.connect(db.with_database(url, "postgres"))
+        try:
+            results["postgres"] = f"{(await admin.fetchval('SHOW server_version')).split()[0]}"
+            results["postgres_max_wal_size"] = await admin.fetchval("SHOW max_wal_size")
+            results["postgres_shared_buffers"] = await admin.fetchval("SHOW shared_buffers")
+        finally:
+            await admin.close()
+        yield url
+
+
 async def main(scale: float, only: frozenset[str] = frozenset(PARTS)) -> dict[str, float | str | int]:
     results: dict[str, float | str | int] = {}
     log_dir = RESULTS / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    infra.start_local_postgres()
-    server = os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    with infra.tansu(log=log_dir / "tansu.log") as broker:
-        name = f"da_bench_{uuid.uuid4().hex[:8]}"
-        url = db.with_database(server, name)
-        await db.ensure_database(url)
-        try:
-            settings = Settings(
-                kafka_bootstrap_servers=broker.url, database_url=url, feed_secret="bench-secret",
-                kafka_topic_prefix="bench.", kafka_group_prefix="bench.", kafka_session_timeout_ms=6_000,
-                kafka_heartbeat_interval_ms=500,
-            )
-            await ensure_topics(settings)
-            n = int(EVENTS * scale)
-            events = link_events(n)
-            payloads = [(e.authority_id.encode(), e.to_json()) for e in events]
-            topic = settings.topic("portal.procedure-links.v1")
+    async with database_server(results) as server:
+        with infra.tansu(log=log_dir / "tansu.log") as broker:
+            name = f"da_bench_{uuid.uuid4().hex[:8]}"
+            url = db.with_database(server, name)
+            await db.ensure_database(url)
+            try:
+                settings = Settings(
+                    kafka_bootstrap_servers=broker.url, database_url=url, feed_secret="bench-secret",
+                    kafka_topic_prefix="bench.", kafka_group_prefix="bench.",
+                    # as `make run` sets them against Tansu (whose joins take half the session timeout)
+                    kafka_session_timeout_ms=int(TANSU_CONSUMER_TIMEOUTS["KAFKA_SESSION_TIMEOUT_MS"]),
+                    kafka_heartbeat_interval_ms=int(TANSU_CONSUMER_TIMEOUTS["KAFKA_HEARTBEAT_INTERVAL_MS"]),
+                )
+                await ensure_topics(settings)
+                n = int(EVENTS * scale)
+                events = link_events(n)
+                payloads = [(e.authority_id.encode(), e.to_json()) for e in events]
+                topic = settings.topic("portal.procedure-links.v1")
 
-            print(f"bench: {n} link events, broker Tansu at {broker.url}, database {name}", flush=True)
-            if "limits" in only:
-                results["raw_produce_per_s"] = await raw_produce(settings, topic, payloads)
-                results["raw_consume_per_s"] = await raw_consume(settings, topic, n)
-                results["sql_limit_per_s"] = await sql_limit(url, events)
-                results["naive_per_s"] = await naive(settings, url, max(2_000, n // 50))
-            if "eligibility" in only or "quix" in only:
-                if "limits" not in only:
-                    await raw_produce(settings, topic, payloads)
-                if "eligibility" in only:
-                    results["eligibility_per_s"] = await eligibility_rate(settings, n, log_dir)
-                    own, own_name = await scratch_settings(settings, server, "elig2")
-                    try:  # two processes, as deployed, on topics and a database of their own
-                        await raw_produce(own, own.topic("portal.procedure-links.v1"), payloads)
-                        results["eligibility_2p_per_s"] = await eligibility_rate(own, n, log_dir, processes=2)
+                print(f"bench: {n} link events, broker Tansu at {broker.url}, database {name}", flush=True)
+                if "limits" in only:
+                    results["raw_produce_per_s"] = await raw_produce(settings, topic, payloads)
+                    results["raw_consume_per_s"] = await raw_consume(settings, topic, n)
+                    results["sql_limit_per_s"] = await sql_limit(url, events)
+                    results["naive_per_s"] = await naive(settings, url, max(2_000, n // 50))
+                if "eligibility" in only or "quix" in only:
+                    if "limits" not in only:
+                        await raw_produce(settings, topic, payloads)
+                    if "eligibility" in only:
+                        results["eligibility_per_s"] = await eligibility_rate(settings, n, log_dir)
+                        own, own_name = await scratch_settings(settings, server, "elig2")
+                        try:  # two processes, as deployed, on topics and a database of their own
+                            await raw_produce(own, own.topic("portal.procedure-links.v1"), payloads)
+                            results["eligibility_2p_per_s"] = await eligibility_rate(own, n, log_dir, processes=2)
+                        finally:
+                            await drop_scratch(server, own_name)
+                    if "quix" in only:
+                        results["quix_per_s"] = await quix_peer(settings, payloads, n)
+                if "catchup" in only:
+                    own, own_name = await scratch_settings(settings, server, "catchup")
+                    try:
+                        results.update(await catch_up_after_restart(own, log_dir, payloads, int(200_000 * scale)))
                     finally:
                         await drop_scratch(server, own_name)
-                if "quix" in only:
-                    results["quix_per_s"] = await quix_peer(settings, payloads, n)
-            if "catchup" in only:
-                own, own_name = await scratch_settings(settings, server, "catchup")
-                try:
-                    results.update(await catch_up_after_restart(own, log_dir, payloads, int(200_000 * scale)))
-                finally:
-                    await drop_scratch(server, own_name)
-            if "ingest" in only:
-                results["ingest_per_s"] = await ingest_rate(settings, n, log_dir)
-            if "system" in only:
-                results.update(await whole_system(settings, server, log_dir, scale))
-            if "pvog" in only and "scaling" not in only:
-                results.update(await pvog_full_sync(settings, server, log_dir, scale))
-            if "scaling" in only:
-                results.update(await scaling(settings, server, log_dir, scale))
-        finally:
-            admin = await asyncpg.connect(db.with_database(server, "postgres"))
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.close()
+                if "ingest" in only:
+                    results["ingest_per_s"] = await ingest_rate(settings, n, log_dir)
+                    own, own_name = await scratch_settings(settings, server, "ingest2")
+                    try:  # two processes, as deployed, on a database of their own (the same changes, not duplicates)
+                        results["ingest_2p_per_s"] = await ingest_rate(own, n, log_dir, processes=2)
+                    finally:
+                        await drop_scratch(server, own_name)
+                if "system" in only:
+                    results.update(await whole_system(settings, server, log_dir, scale))
+                if "pvog" in only and "scaling" not in only:
+                    results.update(await pvog_full_sync(settings, server, log_dir, scale))
+                if "scaling" in only:
+                    results.update(await scaling(settings, server, log_dir, scale))
+            finally:
+                admin = await asyncpg.connect(db.with_database(server, "postgres"))
+                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                await admin.close()
     if {"limits", "eligibility"} <= only:
         results["eligibility_vs_sql_limit"] = results["eligibility_per_s"] / results["sql_limit_per_s"]  # type: ignore[operator]
         results["eligibility_vs_naive"] = results["eligibility_per_s"] / results["naive_per_s"]  # type: ignore[operator]

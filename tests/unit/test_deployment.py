@@ -27,6 +27,7 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
+from harness.infra import BULK_WRITE_SETTINGS
 from shared.settings import DEPLOYMENT_VARIABLES, SERVICES, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -107,6 +108,12 @@ def test_compose_keeps_kafka_and_postgres_data_and_restarts_them() -> None:
     env = kafka["environment"]
     assert env["KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR"] == env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"] == 1
     assert env["KAFKA_TRANSACTION_STATE_LOG_MIN_ISR"] == 1
+
+
+def test_compose_gives_postgres_the_settings_the_bench_measures_with() -> None:
+    command = compose()["services"]["postgres"]["command"]
+    given = dict(command[i + 1].split("=", 1) for i, part in enumerate(command) if part == "-c")
+    assert given == BULK_WRITE_SETTINGS
 
 
 def test_compose_refuses_to_start_without_secrets() -> None:
