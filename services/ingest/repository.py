@@ -144,28 +144,33 @@ SET service_agency = excluded.service_agency, service_id = excluded.service_id,
     authority_id = excluded.authority_id, procedure_id = excluded.procedure_id, active = true, updated_at = now()
 """
 
-# Two joins, each on its index, instead of one scan with an OR of two IN lists (which reads the whole table for
-# every page: the sync then slows down as the table grows).
+# Each key looked up on its index (LATERAL): a join of the keys' unnest with the table is planned from a guessed
+# row count, and a generic plan that scans the table for every page makes the sync slow down as the table grows.
 _TIES_OF_OBJECTS = """
-SELECT t.authority_id, t.procedure_id FROM pvog_tie t
-JOIN unnest($1::text[], $2::text[]) AS k(agency, id) ON (t.service_agency, t.service_id) = (k.agency, k.id)
-WHERE t.active AND t.authority_id IS NOT NULL
+SELECT t.authority_id, t.procedure_id FROM unnest($1::text[], $2::text[]) AS k(agency, id)
+CROSS JOIN LATERAL (SELECT authority_id, procedure_id FROM pvog_tie
+                    WHERE (service_agency, service_id) = (k.agency, k.id) AND active AND authority_id IS NOT NULL) t
 UNION
-SELECT t.authority_id, t.procedure_id FROM pvog_tie t
-JOIN unnest($3::text[], $4::text[]) AS k(agency, id) ON (t.leistung_agency, t.leistung_id) = (k.agency, k.id)
-WHERE t.active AND t.authority_id IS NOT NULL
+SELECT t.authority_id, t.procedure_id FROM unnest($3::text[], $4::text[]) AS k(agency, id)
+CROSS JOIN LATERAL (SELECT authority_id, procedure_id FROM pvog_tie
+                    WHERE (leistung_agency, leistung_id) = (k.agency, k.id) AND active AND authority_id IS NOT NULL) t
 """
 
-# For each link, the data of one active tie whose service (and procedure, where named) is known.
+# For each link, the data of its first active tie (by tie id and region) whose service (and procedure, where
+# named) is known.
 _RESOLVED_LINKS = """
-SELECT DISTINCT ON (t.authority_id, t.procedure_id)
-       t.authority_id, t.procedure_id, s.name AS service_name, s.url, l.name AS leistung_name, l.leika_key
-FROM pvog_tie t
-JOIN unnest($1::text[], $2::text[]) AS k(authority_id, procedure_id) USING (authority_id, procedure_id)
-JOIN pvog_service s ON (s.agency, s.id) = (t.service_agency, t.service_id)
-LEFT JOIN pvog_leistung l ON (l.agency, l.id) = (t.leistung_agency, t.leistung_id)
-WHERE t.active AND (t.leistung_id IS NULL OR l.id IS NOT NULL)
-ORDER BY t.authority_id, t.procedure_id, t.agency, t.id, t.region
+SELECT k.authority_id, k.procedure_id, r.service_name, r.url, r.leistung_name, r.leika_key
+FROM unnest($1::text[], $2::text[]) AS k(authority_id, procedure_id)
+CROSS JOIN LATERAL (
+    SELECT s.name AS service_name, s.url, l.name AS leistung_name, l.leika_key
+    FROM pvog_tie t
+    JOIN pvog_service s ON (s.agency, s.id) = (t.service_agency, t.service_id)
+    LEFT JOIN pvog_leistung l ON (l.agency, l.id) = (t.leistung_agency, t.leistung_id)
+    WHERE (t.authority_id, t.procedure_id) = (k.authority_id, k.procedure_id) AND t.active
+      AND (t.leistung_id IS NULL OR l.id IS NOT NULL)
+    ORDER BY t.agency, t.id, t.region
+    LIMIT 1
+) r
 """
 
 _CURSOR = "SELECT next_url, pages FROM pvog_cursor WHERE feed = $1"
