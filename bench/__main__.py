@@ -19,6 +19,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -379,27 +380,23 @@ def peak_rss_mb(pid: int) -> float:
 
 async def whole_system(base: Settings, server: str, log_dir: Path, scale: float) -> dict[str, float]:
     """The whole of Bavaria from first POST to last count, then latency at a steady 200 changes/s, and peak RSS."""
-    settings, name = await scratch_settings(base, server, "sys")
-    secret = settings.feed_secret.get_secret_value()  # type: ignore[union-attr]
-    try:
-        async with four_services(settings, log_dir) as procs:
-            changes, want = bavaria_feed(int(250_000 * scale))
-            conn = await asyncpg.connect(settings.database_url)
-            started = time.perf_counter()
-            await post_all(procs["ingest"].url, secret, changes)
-            out = {"bavaria_replay_s": await counts_reach(conn, want, started, limit_s=900),
-                   "bavaria_changes": float(len(changes))}
-            out.update(await public_pages(procs["notify"].url, procs["eligibility"].url))
-            out.update(await refusal_flood(procs["ingest"].url, secret))
-            latencies = sorted(await steady_latency(settings, procs["ingest"].url, secret, conn))
-            out["latency_p50_ms"] = latencies[len(latencies) // 2]
-            out["latency_p99_ms"] = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-            out["latency_samples"] = float(len(latencies))
-            await conn.close()
-            out.update({key.removeprefix("system_"): v for key, v in peak_rss(procs, "system").items()})
-            out["max_rss_mb"] = max(out[f"rss_{s}_mb"] for s in procs)
-    finally:
-        await drop_scratch(server, name)
+    async with scratch(base, server, "sys") as settings, four_services(settings, log_dir) as procs:
+        secret = settings.feed_secret.get_secret_value()  # type: ignore[union-attr]
+        changes, want = bavaria_feed(int(250_000 * scale))
+        conn = await asyncpg.connect(settings.database_url)
+        started = time.perf_counter()
+        await post_all(procs["ingest"].url, secret, changes)
+        out = {"bavaria_replay_s": await counts_reach(conn, want, started, limit_s=900),
+               "bavaria_changes": float(len(changes))}
+        out.update(await public_pages(procs["notify"].url, procs["eligibility"].url))
+        out.update(await refusal_flood(procs["ingest"].url, secret))
+        latencies = sorted(await steady_latency(settings, procs["ingest"].url, secret, conn))
+        out["latency_p50_ms"] = latencies[len(latencies) // 2]
+        out["latency_p99_ms"] = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+        out["latency_samples"] = float(len(latencies))
+        await conn.close()
+        out.update({key.removeprefix("system_"): v for key, v in peak_rss(procs, "system").items()})
+        out["max_rss_mb"] = max(out[f"rss_{s}_mb"] for s in procs)
     return out
 
 
@@ -418,6 +415,16 @@ async def drop_scratch(server: str, name: str) -> None:
     admin = await asyncpg.connect(db.with_database(server, "postgres"))
     await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     await admin.close()
+
+
+@contextlib.asynccontextmanager
+async def scratch(base: Settings, server: str, prefix: str) -> AsyncIterator[Settings]:
+    """Settings on a database and topics of their own for the length of the block."""
+    settings, name = await scratch_settings(base, server, prefix)
+    try:
+        yield settings
+    finally:
+        await drop_scratch(server, name)
 
 
 async def counts_reach(conn: asyncpg.Connection, want: dict[str, int], started: float, limit_s: float = 1_800) -> float:
@@ -520,18 +527,14 @@ def peak_rss(procs: dict[str, ServiceProcess], tag: str) -> dict[str, float]:
 async def replay_at(base: Settings, server: str, log_dir: Path, size: float) -> dict[str, float]:
     """The Bavaria replay (250,000 changes at 1x) with all four services: seconds to the oracle, peak RSS each."""
     tag = f"replay_{size:g}x"
-    settings, name = await scratch_settings(base, server, "replay")
-    try:
-        async with four_services(settings, log_dir) as procs:
-            changes, want = bavaria_feed(int(250_000 * size))
-            conn = await asyncpg.connect(settings.database_url)
-            started = time.perf_counter()
-            await post_all(procs["ingest"].url, settings.feed_secret.get_secret_value(), changes)  # type: ignore[union-attr]
-            out = {f"{tag}_changes": float(len(changes)), f"{tag}_s": await counts_reach(conn, want, started)}
-            await conn.close()
-            out.update(peak_rss(procs, tag))
-    finally:
-        await drop_scratch(server, name)
+    async with scratch(base, server, "replay") as settings, four_services(settings, log_dir) as procs:
+        changes, want = bavaria_feed(int(250_000 * size))
+        conn = await asyncpg.connect(settings.database_url)
+        started = time.perf_counter()
+        await post_all(procs["ingest"].url, settings.feed_secret.get_secret_value(), changes)  # type: ignore[union-attr]
+        out = {f"{tag}_changes": float(len(changes)), f"{tag}_s": await counts_reach(conn, want, started)}
+        await conn.close()
+        out.update(peak_rss(procs, tag))
     print(f"bench: {tag}: {len(changes):,} changes in {out[f'{tag}_s']:.1f} s", flush=True)
     return out
 
@@ -719,7 +722,7 @@ DEFAULT_PARTS = ("limits", "eligibility", "quix", "catchup", "ingest", "system",
 @contextlib.asynccontextmanager
 async def database_server(results: dict[str, float | str | int]) -> AsyncIterator[str]:
     """`DATABASE_URL`'s server if set, else one of the bench's own with the settings the deployment gives PostgreSQL
-    for bulk writes (`infra.BULK_WRITE_SETTINGS`, as in docker-compose.yml); its version and WAL size recorded."""
+    for bulk writes (`infra.BULK_WRITE_SETTINGS`, as in docker-compose.yml); its version and settings recorded."""
     if given := os.environ.get("DATABASE_URL"):
         server = contextlib.nullcontext(given)
     else:
@@ -727,12 +730,39 @@ async def database_server(results: dict[str, float | str | int]) -> AsyncIterato
     async with server as url:
         admin = await asyncpg.connect(db.with_database(url, "postgres"))
         try:
-            results["postgres"] = f"{(await admin.fetchval('SHOW server_version')).split()[0]}"
+            results["postgres"] = (await admin.fetchval("SHOW server_version")).split()[0]
             results["postgres_max_wal_size"] = await admin.fetchval("SHOW max_wal_size")
             results["postgres_shared_buffers"] = await admin.fetchval("SHOW shared_buffers")
         finally:
             await admin.close()
         yield url
+
+
+def ratios(results: dict[str, float | str | int], only: frozenset[str]) -> dict[str, float]:
+    """The figures that compare parts of one run (each only when both parts ran)."""
+    r: dict[str, Any] = results
+    out: dict[str, float] = {}
+    if {"limits", "eligibility"} <= only:
+        out["eligibility_vs_sql_limit"] = r["eligibility_per_s"] / r["sql_limit_per_s"]
+        out["eligibility_vs_naive"] = r["eligibility_per_s"] / r["naive_per_s"]
+    if {"eligibility", "catchup"} <= only:
+        out["catch_up_vs_steady"] = r["catch_up_per_s"] / r["eligibility_per_s"]
+    if {"eligibility", "quix"} <= only and isinstance(r["quix_per_s"], float):
+        out["eligibility_vs_quix"] = r["eligibility_per_s"] / r["quix_per_s"]
+        out["eligibility_2p_vs_quix"] = r["eligibility_2p_per_s"] / r["quix_per_s"]
+    return out
+
+
+def machine() -> dict[str, float | str | int]:
+    """Where and when the run was measured."""
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), "unknown")
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout
+    return {
+        "cores": os.cpu_count() or 0, "cpu": cpu, "python": sys.version.split()[0],
+        "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
+        "commit": commit.strip(), "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
 
 
 async def main(scale: float, only: frozenset[str] = frozenset(PARTS)) -> dict[str, float | str | int]:
@@ -769,27 +799,18 @@ async def main(scale: float, only: frozenset[str] = frozenset(PARTS)) -> dict[st
                         await raw_produce(settings, topic, payloads)
                     if "eligibility" in only:
                         results["eligibility_per_s"] = await eligibility_rate(settings, n, log_dir)
-                        own, own_name = await scratch_settings(settings, server, "elig2")
-                        try:  # two processes, as deployed, on topics and a database of their own
+                        async with scratch(settings, server, "elig2") as own:  # two processes, as deployed
                             await raw_produce(own, own.topic("portal.procedure-links.v1"), payloads)
                             results["eligibility_2p_per_s"] = await eligibility_rate(own, n, log_dir, processes=2)
-                        finally:
-                            await drop_scratch(server, own_name)
                     if "quix" in only:
                         results["quix_per_s"] = await quix_peer(settings, payloads, n)
                 if "catchup" in only:
-                    own, own_name = await scratch_settings(settings, server, "catchup")
-                    try:
+                    async with scratch(settings, server, "catchup") as own:
                         results.update(await catch_up_after_restart(own, log_dir, payloads, int(200_000 * scale)))
-                    finally:
-                        await drop_scratch(server, own_name)
                 if "ingest" in only:
                     results["ingest_per_s"] = await ingest_rate(settings, n, log_dir)
-                    own, own_name = await scratch_settings(settings, server, "ingest2")
-                    try:  # two processes, as deployed, on a database of their own (the same changes, not duplicates)
+                    async with scratch(settings, server, "ingest2") as own:  # the same changes, not duplicates
                         results["ingest_2p_per_s"] = await ingest_rate(own, n, log_dir, processes=2)
-                    finally:
-                        await drop_scratch(server, own_name)
                 if "system" in only:
                     results.update(await whole_system(settings, server, log_dir, scale))
                 if "pvog" in only and "scaling" not in only:
@@ -797,25 +818,10 @@ async def main(scale: float, only: frozenset[str] = frozenset(PARTS)) -> dict[st
                 if "scaling" in only:
                     results.update(await scaling(settings, server, log_dir, scale))
             finally:
-                admin = await asyncpg.connect(db.with_database(server, "postgres"))
-                await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                await admin.close()
-    if {"limits", "eligibility"} <= only:
-        results["eligibility_vs_sql_limit"] = results["eligibility_per_s"] / results["sql_limit_per_s"]  # type: ignore[operator]
-        results["eligibility_vs_naive"] = results["eligibility_per_s"] / results["naive_per_s"]  # type: ignore[operator]
-    if {"eligibility", "catchup"} <= only:
-        results["catch_up_vs_steady"] = results["catch_up_per_s"] / results["eligibility_per_s"]  # type: ignore[operator]
-    if {"eligibility", "quix"} <= only and isinstance(results["quix_per_s"], float):
-        results["eligibility_vs_quix"] = results["eligibility_per_s"] / results["quix_per_s"]
-        results["eligibility_2p_vs_quix"] = results["eligibility_2p_per_s"] / results["quix_per_s"]  # type: ignore[operator]
+                await drop_scratch(server, name)
+    results.update(ratios(results, only))
     results["events"] = n
-    results["cores"] = os.cpu_count() or 0
-    results["cpu"] = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                           if line.startswith("model name")), "unknown")
-    results["python"] = sys.version.split()[0]
-    results["memory_gb"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
-    results["commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout.strip()
-    results["measured_at"] = datetime.now(UTC).isoformat(timespec="seconds")
+    results.update(machine())
     return results
 
 

@@ -51,8 +51,10 @@ async def apply_in_tx(conn: asyncpg.Connection, source: str, changes: Sequence[C
     unique = list(first.values())
     new_ids = await repository.insert_changes(conn, source, unique)
     fresh = [c for c in unique if c.change_id in new_ids]
-    # Locked only now, and only the authorities of new changes: batches touching the same authorities wait for
-    # each other only while they apply, not while they record (a lock holder never waits for another's insert).
+    # Locked only now, and only the authorities of new changes: push batches touching the same authorities wait for
+    # each other only while they apply, not while they record. (A snapshot locks its authority before it records;
+    # only a push reusing one of its change ids could then wait on it crosswise, which PostgreSQL ends as a
+    # deadlock, rolled back whole and answered 503.)
     await repository.lock_authorities(conn, sorted({c.authority_id for c in fresh}))
     transitions = await repository.apply_links(conn, domain.latest_per_link(fresh))
     events = [e for t in transitions if (e := event_for(t, correlation_id)) is not None]

@@ -27,6 +27,7 @@ from services.ingest import domain, repository, xzufi
 from services.ingest.domain import Change
 from services.ingest.feeds import apply_in_tx
 from shared.authorities import registry
+from shared.events.portal import PROCEDURE_ID_MAX
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -196,6 +197,9 @@ def _tie_rows(doc: xzufi.Document) -> tuple[list[tuple[str, ...]], list[tuple[st
         leistung = (tie.leistung.agency, tie.leistung.value) if tie.leistung else None
         service = (tie.service.agency, tie.service.value)
         procedure_id = domain.pvog_procedure_id(leistung, service)
+        if len(procedure_id) > PROCEDURE_ID_MAX:  # ids of any length in XZuFi; no event could carry this one
+            TIES_SKIPPED.labels("procedure_id_too_long").inc()
+            continue  # its earlier regions, if any, are deactivated with the rest of `replaced`
         for region in tie.regions:
             authority = domain.authority_for_region(region, reg.__contains__)
             if authority is None:

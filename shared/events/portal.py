@@ -15,12 +15,13 @@ ProcedureKind = Literal["online", "information", "print_form"]
 # per field. `NUL_PATTERN` lets error messages say what it means.
 NUL_PATTERN = r"^[^\x00]*$"
 Text = Annotated[str, StringConstraints(pattern=NUL_PATTERN)]
+PROCEDURE_ID_MAX = 200  # characters of a procedure id
 
 
 class Procedure(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    id: Text = Field(min_length=1, max_length=200, description="the portal's procedure id")
+    id: Text = Field(min_length=1, max_length=PROCEDURE_ID_MAX, description="the portal's procedure id")
     name: Text = Field(min_length=1, max_length=500, description="German name of the procedure")
     scope: Text = Field(min_length=1, max_length=50, description="`municipal`, `central` or another scope")
     kind: ProcedureKind = Field(description="`online` counts; `information` and `print_form` do not")
@@ -31,7 +32,7 @@ class Procedure(BaseModel):
 class ProcedureId(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    id: Text = Field(min_length=1, max_length=200, description="the portal's procedure id")
+    id: Text = Field(min_length=1, max_length=PROCEDURE_ID_MAX, description="the portal's procedure id")
 
 
 class ProcedureLinked(Event):

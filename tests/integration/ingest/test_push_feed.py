@@ -163,9 +163,6 @@ async def test_unlink_emits_when_the_procedure_was_linked(ingest, settings) -> N
     assert events[1]["occurred_at"].startswith("2026-11-20T10:02")
 
 
-
-
-
 async def test_a_batch_waits_for_one_applying_to_the_same_authority(ingest, pool, database_url) -> None:
     """Batch A links p-1 and has not committed; batch B links p-1 again. B must read the link as A leaves it, so it
     emits nothing. Without the per-authority lock B would read the state before A, wait only at the row, and emit a
@@ -176,7 +173,8 @@ async def test_a_batch_waits_for_one_applying_to_the_same_authority(ingest, pool
         await tx.start()
         first = Change("a-1", datetime(2026, 3, 1, tzinfo=UTC), "linked", KITZINGEN, procedure("p-1"))
         await feeds.apply_in_tx(conn, "push", [first], correlation_id="a")
-        second = asyncio.create_task(ingest.post("/v1/portal/changes", **signed({"changes": [change(KITZINGEN, "p-1", minute=5)]})))
+        later = {"changes": [change(KITZINGEN, "p-1", minute=5)]}
+        second = asyncio.create_task(ingest.post("/v1/portal/changes", **signed(later)))
         await eventually(lambda: _waiting(pool))  # B is at the lock A holds
         await tx.commit()
         assert (await second).status_code == 202
@@ -188,4 +186,8 @@ async def test_a_batch_waits_for_one_applying_to_the_same_authority(ingest, pool
 
 
 async def _waiting(pool) -> bool:
-    return await pool.fetchval("SELECT count(*) FROM pg_locks WHERE NOT granted") > 0 or None
+    """A session of this test's database waits for a lock."""
+    return await pool.fetchval(
+        "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
+        " WHERE NOT l.granted AND a.datname = current_database()"
+    ) > 0

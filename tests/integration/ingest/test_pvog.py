@@ -124,6 +124,20 @@ async def test_a_page_that_repeats_an_object_and_a_tie_is_applied(start, pool, s
     assert sorted((e["authority_id"], e["procedure"]["id"]) for e in events) == [(KITZINGEN, HUND), (VG_IPHOFEN, HUND)]
 
 
+async def test_a_tie_whose_procedure_id_no_event_could_carry_is_skipped_and_the_feed_goes_on(start, pool) -> None:
+    """XZuFi ids have no length limit, procedure ids in events 200 characters: such a tie is counted and skipped,
+    not a page the sync stops on for good."""
+    long_id = "LS-" + "H" * 250
+    page = PAGES[0].replace(b"LS-HUND", long_id.encode())
+    skipped = pvog.TIES_SKIPPED.labels("procedure_id_too_long")._value.get()
+    rt, _ = await start("ingest", build_ingest)
+    async with FeedServer([page]).running() as feed, pvog.new_client() as client:
+        result = await pvog.sync(rt.pool, client, feed.first_url, backoff=0.01)
+    assert (result.pages, result.linked, result.unlinked) == (1, 0, 0)
+    assert pvog.TIES_SKIPPED.labels("procedure_id_too_long")._value.get() > skipped
+    assert await pool.fetchval("SELECT count(*) FROM ingest.outbox") == 0
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [
@@ -174,7 +188,8 @@ async def test_the_poller_outlives_a_bad_feed_and_reads_it_once_mended(start, po
             async def read_and_reported() -> bool:
                 """Each failed round and the good one report the poller alive (the good one after its commit)."""
                 failures = pvog.ERRORS.labels("next_url")._value.get() - errors_before
-                return await pool.fetchval("SELECT pages FROM ingest.pvog_cursor") == 3 and len(beats) == failures + 1
+                pages = await pool.fetchval("SELECT pages FROM ingest.pvog_cursor")
+                return pages == 3 and len(beats) == failures + 1
 
             await eventually(read_and_reported)
         finally:
