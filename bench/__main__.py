@@ -25,7 +25,7 @@ import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from bench import pvog_feed
+from bench import cpu, pvog_feed
 from deploy.local_stack import TANSU_CONSUMER_TIMEOUTS
 from harness import infra
 from harness.builders import change
@@ -253,13 +253,15 @@ async def catch_up_after_restart(settings: Settings, log_dir: Path, payloads: li
         started = time.perf_counter()
         second.start()
         try:
-            first_commit, ended, _, stall = await progress_until(conn, warm + len(waiting))
+            first_commit, ended, first_done, stall = await progress_until(conn, warm + len(waiting))
         finally:
             second.stop()
     finally:
         await conn.close()
     return {"catch_up_events": float(len(waiting)), "catch_up_per_s": len(waiting) / (ended - started),
-            "catch_up_first_commit_s": first_commit - started, "catch_up_longest_pause_s": stall}
+            "catch_up_first_commit_s": first_commit - started, "catch_up_longest_pause_s": stall,
+            # once the process has started and joined: how fast it works through the backlog
+            "catch_up_after_first_commit_per_s": (warm + len(waiting) - first_done) / (ended - first_commit)}
 
 
 async def eligibility_rate(settings: Settings, n: int, log_dir: Path, processes: int = 1) -> float:
@@ -464,7 +466,7 @@ async def pvog_full_sync(base: Settings, server: str, log_dir: Path, size: float
             async with pvog_feed.feed_server(feed.pages) as first_url:
                 started = time.perf_counter()
                 command = [sys.executable, "-m", "services.ingest", "pvog-sync", "--url", first_url]
-                if profiler := os.environ.get("BENCH_PY_SPY"):  # a profile of the sync (its RSS is then py-spy's)
+                if profiler := os.environ.get("BENCH_PY_SPY"):  # a profile of the sync (its RSS and CPU are then py-spy's)
                     command = [profiler, "record", "--format", "raw", "-r", "200", "-o", str(log_dir / f"{tag}-sync.prof"),
                                "--", *command]
                 sync = subprocess.Popen(
@@ -472,16 +474,20 @@ async def pvog_full_sync(base: Settings, server: str, log_dir: Path, size: float
                     env=env_for(settings, PVOG_URL=first_url), stdout=subprocess.PIPE,
                     stderr=(log_dir / f"{tag}-sync.log").open("wb"),
                 )
-                sync_peak_mb = 0.0
-                while sync.poll() is None:  # the process's own high-water mark, read while it lives
-                    with contextlib.suppress(OSError, ValueError):
-                        sync_peak_mb = max(sync_peak_mb, peak_rss_mb(sync.pid))
-                    await asyncio.sleep(0.1)
-                if sync.returncode != 0:
-                    raise RuntimeError(f"pvog-sync exited with {sync.returncode}; see {log_dir / (tag + '-sync.log')}")
-                out[f"{tag}_sync_s"] = time.perf_counter() - started
-                out[f"{tag}_end_to_end_s"] = await counts_reach(conn, feed.expected, started)
+                pids = {"sync": sync.pid, **{s: p.proc.pid for s, p in procs.items() if p.proc}}
+                meter = cpu.CpuMeter(settings.database_url, pids)
+                async with meter.running():
+                    sync_peak_mb = 0.0
+                    while sync.poll() is None:  # the process's own high-water mark, read while it lives
+                        with contextlib.suppress(OSError, ValueError):
+                            sync_peak_mb = max(sync_peak_mb, peak_rss_mb(sync.pid))
+                        await asyncio.sleep(0.1)
+                    if sync.returncode != 0:
+                        raise RuntimeError(f"pvog-sync exited with {sync.returncode}; see {log_dir / (tag + '-sync.log')}")
+                    out[f"{tag}_sync_s"] = time.perf_counter() - started
+                    out[f"{tag}_end_to_end_s"] = await counts_reach(conn, feed.expected, started)
             await conn.close()
+            out.update(cpu.breakdown(meter.totals(), tag, feed.ties, out[f"{tag}_end_to_end_s"], "tie"))
             out[f"{tag}_per_s"] = feed.ties / out[f"{tag}_end_to_end_s"]
             out[f"{tag}_vs_parse"] = out[f"{tag}_per_s"] / untimed_parse_per_s
             out[f"{tag}_sync_rss_mb"] = sync_peak_mb
@@ -557,6 +563,9 @@ async def scaling(base: Settings, server: str, log_dir: Path, scale: float) -> d
             one, four = out.get(f"{tag}_{scale:g}x_{key}"), out.get(f"{tag}_{4 * scale:g}x_{key}")
             if one and four:
                 out[f"{tag}_{key}_4x_over_1x"] = four / one
+    one, four = out.get(f"pvog_{scale:g}x_cpu_us_per_tie"), out.get(f"pvog_{4 * scale:g}x_cpu_us_per_tie")
+    if one and four:  # time per Zuständigkeit grows by this and by how well the cores are used
+        out["pvog_cpu_per_tie_4x_over_1x"] = four / one
     return out
 
 
@@ -733,6 +742,7 @@ async def database_server(results: dict[str, float | str | int]) -> AsyncIterato
             results["postgres"] = (await admin.fetchval("SHOW server_version")).split()[0]
             results["postgres_max_wal_size"] = await admin.fetchval("SHOW max_wal_size")
             results["postgres_shared_buffers"] = await admin.fetchval("SHOW shared_buffers")
+            results["postgres_autovacuum_naptime"] = await admin.fetchval("SHOW autovacuum_naptime")
         finally:
             await admin.close()
         yield url
@@ -747,6 +757,7 @@ def ratios(results: dict[str, float | str | int], only: frozenset[str]) -> dict[
         out["eligibility_vs_naive"] = r["eligibility_per_s"] / r["naive_per_s"]
     if {"eligibility", "catchup"} <= only:
         out["catch_up_vs_steady"] = r["catch_up_per_s"] / r["eligibility_per_s"]
+        out["catch_up_after_first_commit_vs_steady"] = r["catch_up_after_first_commit_per_s"] / r["eligibility_per_s"]
     if {"eligibility", "quix"} <= only and isinstance(r["quix_per_s"], float):
         out["eligibility_vs_quix"] = r["eligibility_per_s"] / r["quix_per_s"]
         out["eligibility_2p_vs_quix"] = r["eligibility_2p_per_s"] / r["quix_per_s"]
