@@ -43,24 +43,29 @@ class CpuMeter:
     def __init__(self, admin_url: str, processes: Mapping[str, int]) -> None:
         self.admin_url = admin_url
         self.processes = dict(processes)
-        self._first: dict[tuple[str, int], float] = {}
-        self._last: dict[tuple[str, int], float] = {}
+        self._names: dict[int, str] = {}
+        self._first: dict[int, float] = {}
+        self._last: dict[int, float] = {}
 
     def totals(self) -> dict[str, float]:
         out: dict[str, float] = {}
-        for key, seconds in self._last.items():
-            out[key[0]] = out.get(key[0], 0.0) + seconds - self._first.get(key, 0.0)
+        for pid, seconds in self._last.items():
+            name = self._names.get(pid, "postgres other")
+            out[name] = out.get(name, 0.0) + seconds - self._first[pid]
         return out
 
     async def _sample(self, conn: asyncpg.Connection, *, baseline: bool = False) -> None:
         """Each process's time now; at the baseline, what it had used before (not counted). A process seen later
-        started during the measurement: all of its time counts."""
-        names = {r["pid"]: f"postgres {r['name']}" for r in await conn.fetch(_BACKENDS)}
-        watched = [*self.processes.items(), *((names.get(pid, "postgres other"), pid) for pid in _postgres_pids())]
-        for name, pid in watched:
+        started during the measurement: all of its time counts. A process keeps the name it was first seen with
+        (a backend that is ending has already left pg_stat_activity)."""
+        for name, pid in self.processes.items():
+            self._names.setdefault(pid, name)
+        for r in await conn.fetch(_BACKENDS):
+            self._names.setdefault(r["pid"], f"postgres {r['name']}")
+        for pid in [*self.processes.values(), *_postgres_pids()]:
             if (seconds := cpu_seconds(pid)) is not None:
-                self._first.setdefault((name, pid), seconds if baseline else 0.0)
-                self._last[(name, pid)] = seconds
+                self._first.setdefault(pid, seconds if baseline else 0.0)
+                self._last[pid] = seconds
 
     @contextlib.asynccontextmanager
     async def running(self, every_s: float = 0.25) -> AsyncIterator[CpuMeter]:
