@@ -7,6 +7,7 @@ from pathlib import Path
 from services.eligibility.api import authorities_router
 from services.eligibility.handlers import on_procedure_links, threshold_of
 from shared.authorities import registry
+from shared.events.portal_fast import decode_links
 from shared.kernel import Consumes, Service
 from shared.topics import PROCEDURE_LINKS, THRESHOLDS
 
@@ -21,6 +22,7 @@ ELIGIBILITY = Service(
             "counts distinct counted procedures per authority; announces threshold crossings",
             dedupe_event_ids=False,  # idempotent by state: a link row keeps the latest change it applied
             members=lambda s: s.eligibility_consumers,
+            decode=decode_links,  # msgspec where it may, pydantic for the rest: the hot path
         ),
     ),
     publishes=(THRESHOLDS,),

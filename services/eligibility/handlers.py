@@ -15,6 +15,7 @@ from services.eligibility.domain import Crossing, Link, LinkChange, LinkKey, Sta
 from shared import outbox
 from shared.authorities import registry
 from shared.events import Event, ProcedureLinked, ProcedureUnlinked, ThresholdCrossed, ThresholdLost
+from shared.events.portal_fast import FastLinked, FastUnlinked
 from shared.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -46,9 +47,9 @@ def threshold_of(settings: Settings) -> Callable[[str], int]:
     return of
 
 
-def to_change(e: ProcedureLinked | ProcedureUnlinked) -> LinkChange:
+def to_change(e: ProcedureLinked | ProcedureUnlinked | FastLinked | FastUnlinked) -> LinkChange:
     p = e.procedure
-    if isinstance(e, ProcedureLinked):
+    if e.event_type == "ProcedureLinked":
         return LinkChange(
             e.event_id, e.correlation_id, e.authority_id, p.id, True, e.occurred_at, e.change_id, p.name, p.scope, p.kind,
             p.url,
