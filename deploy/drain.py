@@ -15,11 +15,10 @@ import time
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from shared import db
+from shared import db, outbox
 from shared.settings import SERVICES, Settings
 from shared.topics import ALL_TOPICS
 
-_PENDING = "SELECT count(*) FROM outbox WHERE published_at IS NULL"
 _POSITIONS = "SELECT topic, partition, next_offset FROM relay_position WHERE topic = ANY($1::text[])"
 
 
@@ -30,7 +29,7 @@ async def outstanding(settings: Settings) -> dict[str, int]:
     for service in SERVICES:
         conn = await db.connect(settings.database_url, service)
         try:
-            if pending := await conn.fetchval(_PENDING):
+            if pending := await conn.fetchval(outbox.PENDING_COUNT):
                 out[f"{service} outbox"] = pending
             own = [t.name for t in ALL_TOPICS if t.producer == service]
             for r in await conn.fetch(_POSITIONS, own):

@@ -18,7 +18,7 @@ from shared import db, outbox
 from shared.settings import SERVICES, Settings
 
 _STATUS = """
-SELECT count(*) FILTER (WHERE published_at IS NULL) AS pending, count(*) AS retained, min(created_at) AS oldest
+SELECT (SELECT count(*) FROM outbox_pending) AS pending, count(*) AS retained, min(created_at) AS oldest
 FROM outbox
 """
 

@@ -44,12 +44,13 @@ SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[],
 ON CONFLICT (event_id) DO NOTHING
 """
 _NOTIFY = "SELECT pg_notify('outbox_' || current_schema(), '')"
+# Rows are written once; what is still to publish is their id in `outbox_pending` (a trigger puts it there).
 _FETCH = """
-SELECT id, event_id, topic, key, event_type, correlation_id, payload, headers FROM outbox
-WHERE published_at IS NULL ORDER BY id LIMIT $1
+SELECT o.id, o.event_id, o.topic, o.key, o.event_type, o.correlation_id, o.payload, o.headers
+FROM outbox_pending p JOIN outbox o ON o.id = p.id ORDER BY p.id LIMIT $1
 """
-_MARK = "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])"
-_PENDING = "SELECT count(*) FROM outbox WHERE published_at IS NULL"
+_MARK = "DELETE FROM outbox_pending WHERE id = ANY($1::bigint[])"
+PENDING_COUNT = "SELECT count(*) FROM outbox_pending"
 # Take or renew the lease: free, ours, run out, or held by a connection that no longer exists (a dead process).
 _LEASE = """
 INSERT INTO relay_lease AS l (name, holder, backend_pid, until)
@@ -72,11 +73,12 @@ SET next_offset = excluded.next_offset, round_start = excluded.round_start, clus
 # Re-queue rows in their original order (the relay publishes by id); rows pruned after RETENTION_DAYS are gone.
 _REQUEUE = """
 WITH requeued AS (
-    UPDATE outbox SET published_at = NULL
-    WHERE published_at IS NOT NULL AND topic = ANY($1::text[]) AND ($2::timestamptz IS NULL OR created_at >= $2)
-    RETURNING topic
+    INSERT INTO outbox_pending (id)
+    SELECT id FROM outbox WHERE topic = ANY($1::text[]) AND ($2::timestamptz IS NULL OR created_at >= $2)
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id
 )
-SELECT topic, count(*) AS n FROM requeued GROUP BY topic
+SELECT o.topic, count(*) AS n FROM requeued r JOIN outbox o ON o.id = r.id GROUP BY o.topic
 """
 _FORGET_POSITIONS = "DELETE FROM relay_position WHERE topic = ANY($1::text[])"
 _TOPICS = "SELECT DISTINCT topic FROM outbox"
@@ -123,7 +125,7 @@ async def enqueue_raw(
 
 
 async def requeue(conn: asyncpg.Connection, topics: Collection[str], since: datetime | None = None) -> dict[str, int]:
-    """Mark rows published to `topics` (written at or after `since`) unpublished again; returns rows per topic."""
+    """Queue rows published to `topics` (written at or after `since`) again; returns rows per topic."""
     async with conn.transaction():
         rows = await conn.fetch(_REQUEUE, list(topics), since)
         await conn.execute(_FORGET_POSITIONS, list(topics))
@@ -195,7 +197,7 @@ class LeaseLost(Exception):
 
 
 class OutboxRelay:
-    """Publishes unpublished outbox rows in id order with acks=all, then marks them published.
+    """Publishes pending outbox rows in id order with acks=all, then takes them off the pending list.
 
     One relay per schema leads, by a lease in the database, so a second instance of a service stands by instead of
     reordering. A crash between publish and mark re-publishes those rows on restart (at least once), never loses
@@ -291,7 +293,7 @@ class OutboxRelay:
     async def drained(self, pool: asyncpg.Pool, *, timeout: float) -> None:
         """Wait until every outbox row is published (for one-shot commands), at most `timeout` seconds."""
         async with asyncio.timeout(timeout):
-            while await pool.fetchval(_PENDING):
+            while await pool.fetchval(PENDING_COUNT):
                 self.wake.set()
                 await asyncio.sleep(0.1)
 
@@ -322,7 +324,7 @@ class OutboxRelay:
         self.positions.update(now)
         for topic, n in collections.Counter(r["topic"] for r in rows).items():
             PUBLISHED.labels(topic).inc(n)
-        PENDING.set(await conn.fetchval(_PENDING))
+        PENDING.set(await conn.fetchval(PENDING_COUNT))
         return len(rows)
 
 

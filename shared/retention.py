@@ -13,7 +13,8 @@ log = structlog.get_logger(__name__)
 
 _PRUNE_OUTBOX = """
 DELETE FROM outbox WHERE id IN (
-    SELECT id FROM outbox WHERE created_at < now() - $1::interval AND published_at IS NOT NULL ORDER BY id LIMIT $2)
+    SELECT id FROM outbox o WHERE created_at < now() - $1::interval
+    AND NOT EXISTS (SELECT 1 FROM outbox_pending p WHERE p.id = o.id) ORDER BY id LIMIT $2)
 """
 _PRUNE_PROCESSED = """
 DELETE FROM processed_event WHERE ctid IN (

@@ -25,7 +25,7 @@ async def test_pvog_sync_runs_to_the_end_publishes_and_exits(settings, pool) -> 
         assert code == 0 and '"pages": 1, "linked": 0' in out
     records = await read_topic(settings, "portal.procedure-links.v1", at_least=5, settle=0.5)
     assert len(records) == 5
-    assert await pool.fetchval("SELECT count(*) FROM ingest.outbox WHERE published_at IS NULL") == 0
+    assert await pool.fetchval("SELECT count(*) FROM ingest.outbox_pending") == 0
 
 
 async def test_pvog_sync_on_an_unreadable_feed_exits_non_zero_with_one_line(settings) -> None:

@@ -50,7 +50,7 @@ async def test_a_frozen_leader_is_replaced_after_its_lease(settings, tmp_path) -
             return "outbox_relay_lease_lost" in first.log_path.read_text()
 
         await eventually(stepped_down, timeout=30)
-        assert await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+        assert await conn.fetchval("SELECT count(*) FROM outbox_pending") == 0
     finally:
         if first.proc is not None:
             first.proc.send_signal(signal.SIGCONT)

@@ -26,13 +26,13 @@ async def test_feeds_are_accepted_while_the_broker_is_paused(start, settings, po
                 body = {"changes": [change("09675141", f"during-{n}-{i}") for i in range(10)]}
                 response = await asyncio.wait_for(ingest.post("/v1/portal/changes", **signed(body)), 10)
                 assert response.status_code == 202
-            assert await pool.fetchval("SELECT count(*) FROM ingest.outbox WHERE published_at IS NULL") == 30
+            assert await pool.fetchval("SELECT count(*) FROM ingest.outbox_pending") == 30
             await asyncio.sleep(2)
         finally:
             broker.proc.send_signal(signal.SIGCONT)
 
         async def published() -> bool:
-            return await pool.fetchval("SELECT count(*) FROM ingest.outbox WHERE published_at IS NULL") == 0
+            return await pool.fetchval("SELECT count(*) FROM ingest.outbox_pending") == 0
 
         await eventually(published, timeout=60)
         events = events_of(await read_topic(own, "portal.procedure-links.v1", at_least=40, settle=1.0))

@@ -49,7 +49,7 @@ async def test_events_published_before_the_broker_lost_its_log_reach_their_consu
         await _post(ingest, 0, 60)
 
         async def published() -> bool:
-            return await pool.fetchval("SELECT count(*) FROM ingest.outbox WHERE published_at IS NULL") == 0
+            return await pool.fetchval("SELECT count(*) FROM ingest.outbox_pending") == 0
 
         await eventually(published)
         assert await pool.fetchval("SELECT sum(next_offset) FROM ingest.relay_position") == 60

@@ -21,7 +21,7 @@ async def test_rows_left_by_a_killed_process_are_published_on_restart(settings, 
         await feeds.accept_changes(ingest_pool, changes, source="push", correlation_id="before-crash")
     finally:
         await ingest_pool.close()
-    assert await pool.fetchval("SELECT count(*) FROM ingest.outbox WHERE published_at IS NULL") == 5
+    assert await pool.fetchval("SELECT count(*) FROM ingest.outbox_pending") == 5
 
     await start("ingest", build_ingest)
 
@@ -31,7 +31,7 @@ async def test_rows_left_by_a_killed_process_are_published_on_restart(settings, 
     assert [e["procedure"]["id"] for e in events_of(records)] == [f"p-{i}" for i in range(5)], "in commit order"
 
     async def all_marked() -> bool:
-        return await pool.fetchval("SELECT count(*) FROM ingest.outbox WHERE published_at IS NULL") == 0
+        return await pool.fetchval("SELECT count(*) FROM ingest.outbox_pending") == 0
 
     await eventually(all_marked)
 

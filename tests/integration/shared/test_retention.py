@@ -12,11 +12,16 @@ from shared.retention import prune_once
 async def test_prune_keeps_unpublished_and_recent_rows(database_url, pool) -> None:
     old, recent, unpublished = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     await pool.execute(
-        """INSERT INTO awards.outbox (event_id, topic, key, event_type, correlation_id, payload, created_at, published_at)
-           VALUES ($1, 't', 'k', 'E', 'c', '\\x00', now() - interval '40 days', now() - interval '40 days'),
-                  ($2, 't', 'k', 'E', 'c', '\\x00', now(), now()),
-                  ($3, 't', 'k', 'E', 'c', '\\x00', now() - interval '40 days', NULL)""",
+        """INSERT INTO awards.outbox (event_id, topic, key, event_type, correlation_id, payload, created_at)
+           VALUES ($1, 't', 'k', 'E', 'c', '\\x00', now() - interval '40 days'),
+                  ($2, 't', 'k', 'E', 'c', '\\x00', now()),
+                  ($3, 't', 'k', 'E', 'c', '\\x00', now() - interval '40 days')""",
         old, recent, unpublished,
+    )
+    assert await pool.fetchval("SELECT count(*) FROM awards.outbox_pending") == 3  # every row written is pending
+    await pool.execute(  # the relay has published two of them
+        "DELETE FROM awards.outbox_pending WHERE id IN (SELECT id FROM awards.outbox WHERE event_id = ANY($1::uuid[]))",
+        [old, recent],
     )
     await pool.execute(
         """INSERT INTO awards.processed_event (consumer, event_id, processed_at)
