@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import asyncpg
 import pytest
@@ -191,3 +191,26 @@ async def _waiting(pool) -> bool:
         "SELECT count(*) FROM pg_locks l JOIN pg_stat_activity a USING (pid)"
         " WHERE NOT l.granted AND a.datname = current_database()"
     ) > 0
+
+
+async def test_changes_are_stored_as_they_came_to_the_microsecond(pool, database_url) -> None:
+    """The batch travels to PostgreSQL as one JSON document: times keep their microseconds and offsets, texts their
+    quotes, backslashes and umlauts, and a change one microsecond older than the stored one loses."""
+    cest = timezone(timedelta(hours=2))
+    at = datetime(2026, 3, 1, 12, 0, 0, 123457, tzinfo=cest)
+    name = 'Anmeldung "Hund" \\ Gebühr – Straße\tNr.'
+    newer = Change("c-2", at, "linked", KITZINGEN, procedure("p-1", name=name))
+    older = Change("c-1", at - timedelta(microseconds=1), "unlinked", KITZINGEN, {"id": "p-1"})
+    conn = await asyncpg.connect(database_url, server_settings={"search_path": "ingest"})
+    try:
+        for batch in ([newer], [older]):
+            async with conn.transaction():
+                await feeds.apply_in_tx(conn, "push", batch, correlation_id="t")
+    finally:
+        await conn.close()
+    stored = {r["change_id"]: r for r in await pool.fetch("SELECT * FROM ingest.portal_change")}
+    assert stored["c-2"]["occurred_at"] == at and stored["c-1"]["occurred_at"] == at - timedelta(microseconds=1)
+    assert json.loads(stored["c-2"]["procedure"]) == procedure("p-1", name=name)
+    state = await pool.fetchrow("SELECT * FROM ingest.link_state")
+    assert (state["change_id"], state["linked"], state["occurred_at"]) == ("c-2", True, at)
+    assert json.loads(state["procedure"])["name"] == name
