@@ -121,3 +121,19 @@ def test_valid_events_take_the_fast_path_and_a_nul_leaves_them_to_the_contract()
     # a time finer than microseconds: msgspec would round it where pydantic cuts it off
     finer = event.to_json().replace(b'"occurred_at":"', b'"occurred_at":"2026-11-20T10:00:00.9999999Z","x":"')
     assert decode_links(b"[" + finer + b"]") is None
+
+
+def test_a_surprise_of_the_fast_reader_leaves_the_batch_to_the_contract(monkeypatch) -> None:
+    """Whatever the fast reader raises, the batch goes to pydantic; an exception here would stall the partition."""
+    from shared.events import portal_fast
+
+    class Surprising:
+        def decode(self, batch: bytes) -> Any:
+            raise RecursionError("maximum recursion depth exceeded")
+
+    monkeypatch.setattr(portal_fast, "_BATCH", Surprising())
+    event = ProcedureLinked(
+        authority_id="09675141", correlation_id="c", change_id="ch-1",
+        procedure={"id": "p-1", "name": "Hundesteuer", "scope": "municipal", "kind": "online"},
+    )
+    assert decode_links(b"[" + event.to_json() + b"]") is None
