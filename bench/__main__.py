@@ -447,6 +447,16 @@ def parse_rate(pages: list[Path], ties: int) -> float:
     return ties / (time.perf_counter() - started)
 
 
+async def written(conn: asyncpg.Connection, tag: str, wal_start: str, ties: int) -> dict[str, float]:
+    """What the sync wrote, free of the machine's speed: WAL bytes per Zuständigkeit (everything PostgreSQL wrote,
+    vacuum included, since `wal_start`), the database's size and ingest's outbox within it."""
+    wal = await conn.fetchval("SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), $1::text::pg_lsn)", wal_start)
+    database = await conn.fetchval("SELECT pg_database_size(current_database())")
+    outbox = await conn.fetchval("SELECT pg_total_relation_size('ingest.outbox')")
+    return {f"{tag}_wal_bytes_per_tie": float(wal) / ties, f"{tag}_database_mb": database / 2**20,
+            f"{tag}_outbox_mb": outbox / 2**20}
+
+
 async def pvog_full_sync(base: Settings, server: str, log_dir: Path, size: float) -> dict[str, float]:
     """A full `pvog-sync` of Bavaria from index 0: first request to the last count equal to the oracle."""
     tag = f"pvog_{size:g}x"
@@ -463,6 +473,7 @@ async def pvog_full_sync(base: Settings, server: str, log_dir: Path, size: float
                 proc.start()
             await asyncio.gather(*(proc.ready(timeout=120) for proc in procs.values()))
             conn = await asyncpg.connect(settings.database_url)
+            wal_start = await conn.fetchval("SELECT pg_current_wal_lsn()::text")
             async with pvog_feed.feed_server(feed.pages) as first_url:
                 started = time.perf_counter()
                 command = [sys.executable, "-m", "services.ingest", "pvog-sync", "--url", first_url]
@@ -486,6 +497,7 @@ async def pvog_full_sync(base: Settings, server: str, log_dir: Path, size: float
                         raise RuntimeError(f"pvog-sync exited with {sync.returncode}; see {log_dir / (tag + '-sync.log')}")
                     out[f"{tag}_sync_s"] = time.perf_counter() - started
                     out[f"{tag}_end_to_end_s"] = await counts_reach(conn, feed.expected, started)
+            out.update(await written(conn, tag, wal_start, feed.ties))
             await conn.close()
             out.update(cpu.breakdown(meter.totals(), tag, feed.ties, out[f"{tag}_end_to_end_s"], "tie"))
             out[f"{tag}_per_s"] = feed.ties / out[f"{tag}_end_to_end_s"]
