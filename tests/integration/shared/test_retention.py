@@ -36,3 +36,20 @@ async def test_prune_keeps_unpublished_and_recent_rows(database_url, pool) -> No
         await awards.close()
     assert {r["event_id"] for r in await pool.fetch("SELECT event_id FROM awards.outbox")} == {recent, unpublished}
     assert [r["event_id"] for r in await pool.fetch("SELECT event_id FROM awards.processed_event")] == [recent]
+
+
+async def test_a_pending_id_whose_row_is_gone_is_pruned(database_url, pool) -> None:
+    """A republish may queue a row that retention deletes at the same moment; its id must not stay pending for ever
+    (every drain would wait for it)."""
+    await pool.execute(
+        "INSERT INTO awards.outbox (event_id, topic, key, event_type, correlation_id, payload)"
+        " VALUES ($1, 't', 'k', 'E', 'c', '\\x00')", uuid.uuid4(),
+    )
+    await pool.execute("INSERT INTO awards.outbox_pending (id) VALUES (-1)")  # its row deleted meanwhile
+    awards = await db.create_pool(database_url, "awards")
+    try:
+        await prune_once(awards, timedelta(days=30))
+    finally:
+        await awards.close()
+    assert await pool.fetchval("SELECT count(*) FROM awards.outbox_pending WHERE id = -1") == 0
+    assert await pool.fetchval("SELECT count(*) FROM awards.outbox_pending") == 1, "a pending row stays pending"
