@@ -194,8 +194,8 @@ async def _waiting(pool) -> bool:
 
 
 async def test_changes_are_stored_as_they_came_to_the_microsecond(pool, database_url) -> None:
-    """The batch travels to PostgreSQL as one JSON document: times keep their microseconds and offsets, texts their
-    quotes, backslashes and umlauts, and a change one microsecond older than the stored one loses."""
+    """What PostgreSQL stores is what came: times keep their microseconds and offsets, texts their quotes,
+    backslashes and umlauts, and a change one microsecond older than the stored one loses."""
     cest = timezone(timedelta(hours=2))
     at = datetime(2026, 3, 1, 12, 0, 0, 123457, tzinfo=cest)
     name = 'Anmeldung "Hund" \\ Gebühr – Straße\tNr.'
