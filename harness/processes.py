@@ -32,6 +32,7 @@ def env_for(settings: Settings, **extra: str) -> dict[str, str]:
             "KAFKA_PARTITIONS": str(settings.kafka_partitions),
             "KAFKA_SESSION_TIMEOUT_MS": str(settings.kafka_session_timeout_ms),
             "KAFKA_HEARTBEAT_INTERVAL_MS": str(settings.kafka_heartbeat_interval_ms),
+            "KAFKA_ASSIGNMENT": settings.kafka_assignment,
             "LOG_JSON": "true",
             "PYTHONUNBUFFERED": "1",
         }

@@ -5,7 +5,9 @@ handler's transaction (a seen id is skipped); a handler that is idempotent by it
 rows carry the latest change they applied) sets `dedupe_event_ids=False` and saves one row per event. Either
 way the applied offset per partition is stored in `consumer_offset` in the same transaction.
 
-Offsets are committed by FastStream only after `handle` returns (AckPolicy.NACK_ON_ERROR). What happens on a
+Offsets are committed to Kafka only after `handle` returns: by FastStream (AckPolicy.NACK_ON_ERROR) for a consumer
+group, by `run_member` for partitions held by leases (`shared.leases`, the default), whose transactions also check
+that the batch's partitions are still the member's. What happens on a
 failure is `shared.faults`' policy: poison (and, after bounded retries, a bug) is dead-lettered, i.e. written
 to the outbox for `<topic>.dlq` in the transaction that records its offset; an outage pauses the consumer with
 capped backoff, marks it down in `/readyz`, and raises, so the batch is sought back and redelivered until the
@@ -16,15 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 import asyncpg
 import structlog
-from aiokafka import ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 from faststream import AckPolicy
-from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from prometheus_client import Counter, Histogram
 from pydantic import TypeAdapter, ValidationError
@@ -33,8 +36,10 @@ from shared import outbox
 from shared.events import Event, log_fields
 from shared.faults import PoisonMessage, classify
 from shared.health import Health
+from shared.leases import Connect, Membership, PartitionsLost
+from shared.runtime import Broker
 from shared.settings import Settings
-from shared.supervisor import backoff_delay
+from shared.supervisor import Beat, Job, backoff_delay
 from shared.topics import TopicSpec, dlq
 
 log = structlog.get_logger(__name__)
@@ -46,6 +51,7 @@ PAUSES = Counter("consumer_pauses_total", "batches put back because the database
 BATCH_SECONDS = Histogram("consumer_batch_seconds", "time to apply one batch", ["consumer"])
 
 Apply = Callable[[asyncpg.Connection, list[Any]], Awaitable[None]]
+Fence = Callable[[asyncpg.Connection, set[int]], Awaitable[None]]  # inside the transaction: the partitions are ours
 RACE_ATTEMPTS = 5
 
 
@@ -94,7 +100,7 @@ class BatchConsumer:
         apply: Apply,
         *,
         pool: asyncpg.Pool,
-        broker: KafkaBroker,
+        broker: Broker,
         settings: Settings,
         dedupe_event_ids: bool = True,
         members: int = 1,
@@ -115,21 +121,32 @@ class BatchConsumer:
         self._adapter: TypeAdapter[Any] = spec.adapter()
         self._list_adapter: TypeAdapter[list[Any]] = TypeAdapter(list[spec.message_type])  # type: ignore[name-defined]
 
-    def subscribe(self, description: str) -> None:
-        """Register the FastStream batch subscriber(s) for this consumer on the broker.
+    def subscribe(self, description: str, connect: Connect) -> dict[str, Job]:
+        """Register this consumer: its members' supervised jobs under leases (returned), else FastStream's
+        subscribers of a consumer group. In the AsyncAPI document either way.
 
-        With `members` > 1 the process joins the group that many times: the partitions are shared out, and while
-        one member waits for its transaction, another parses and decides on its own batch. A partition still has
-        one member at a time (and the handler's per-key locks serialise the brief overlap of a rebalance).
+        With `members` > 1 the process has that many members: the partitions are shared out, and while one member
+        waits for its transaction, another parses and decides on its own batch. A partition has one member at a
+        time (under a group, the handler's per-key locks serialise the brief overlap of a rebalance).
         """
-        for member in range(self.members):
-            self._subscribe_member(description, member)
+        if self.settings.kafka_assignment == "group":
+            for member in range(self.members):
+                self._subscribe_member(description, member)
+            return {}
+        self.broker.documented_only.append(self._subscribe_member(description, 0))
+        self.health.down(f"consumer:{self.name}", "waiting for its first heartbeat")  # not ready before it reads
+        membership = Membership(self.settings.group_id(self.name), self.spec.name, self.settings, self.members)
+        jobs: dict[str, Job] = {f"{self.name}:{self.spec.name} leases": lambda beat: membership.run(connect, beat)}
+        for i, member in enumerate(membership.members):
+            jobs[f"{self.name}:{self.spec.name} member {i + 1}"] = (
+                lambda beat, member=member: self.run_member(membership, member, beat))
+        return jobs
 
-    def _subscribe_member(self, description: str, member: int) -> None:
+    def _subscribe_member(self, description: str, member: int) -> Any:
         s = self.settings
         suffix = f" (member {member + 1})" if member else ""
 
-        @self.broker.subscriber(
+        subscriber = self.broker.subscriber(
             s.topic(self.spec.name),
             batch=True,
             group_id=s.group_id(self.name),
@@ -144,9 +161,62 @@ class BatchConsumer:
             description=description,
             decoder=_undecoded,
         )
+
+        @subscriber
         async def consume(message: KafkaMessage) -> None:
             records = message.raw_message if isinstance(message.raw_message, tuple) else (message.raw_message,)
             await self.handle(records)
+
+        return subscriber
+
+    async def run_member(self, membership: Membership, member: uuid.UUID, beat: Beat) -> None:
+        """One member under leases: fetch from the partitions it holds (from the group's committed offsets, no
+        join), apply each batch fenced by its leases, then commit the offsets to Kafka under the group id."""
+        s = self.settings
+        reader = AIOKafkaConsumer(
+            bootstrap_servers=s.bootstrap_list, group_id=s.group_id(self.name), enable_auto_commit=False,
+            auto_offset_reset="earliest", fetch_max_wait_ms=s.kafka_fetch_max_wait_ms, request_timeout_ms=15_000,
+            client_id=f"digitales-amt-{self.name}",
+        )
+        topic = s.topic(self.spec.name)
+        assigned: frozenset[int] = frozenset()
+        unsaved: dict[TopicPartition, int] = {}  # offsets whose commit to Kafka failed: sent again with the next
+        await reader.start()
+        try:
+            await membership.started.wait()
+            self.health.up(f"consumer:{self.name}")
+            while True:
+                beat()
+                if (held := membership.held(member)) != assigned:
+                    reader.assign([TopicPartition(topic, p) for p in sorted(held)])
+                    assigned, unsaved = held, {tp: o for tp, o in unsaved.items() if tp.partition in held}
+                if not assigned:
+                    await membership.changed(timeout=1.0)
+                    continue
+                fetched = await reader.getmany(timeout_ms=100, max_records=s.consumer_max_records)
+                if not fetched:
+                    continue
+                try:
+                    await self.handle([r for tp in sorted(fetched) for r in fetched[tp]],
+                                      fence=lambda conn, parts: membership.fence(conn, member, parts))
+                except PartitionsLost as exc:
+                    log.warning("partitions_lost", consumer=self.name, error=str(exc))
+                    membership.lost(member, {tp.partition for tp in fetched})
+                    membership.hurry()
+                    continue
+                except Exception as exc:
+                    if classify(exc) not in ("infrastructure", "race"):
+                        raise
+                    _rewind(reader, fetched)  # `handle` paused already; read the batch again
+                    continue
+                unsaved.update({tp: records[-1].offset + 1 for tp, records in fetched.items()})
+                try:
+                    await reader.commit(unsaved)
+                    unsaved = {}
+                except KafkaError as exc:  # the offsets are applied and stored in PostgreSQL; Kafka hears next time
+                    log.warning("offset_commit_failed", consumer=self.name, error=repr(exc))
+        finally:
+            await reader.stop()
 
     def parse(self, record: ConsumerRecord) -> Event:
         try:
@@ -173,34 +243,37 @@ class BatchConsumer:
                 poison.append(DeadLetter(record, exc, 1))
         return good, poison
 
-    async def handle(self, records: Sequence[ConsumerRecord]) -> None:
-        """Apply a batch, or raise after a pause if the infrastructure failed (the batch is then redelivered)."""
+    async def handle(self, records: Sequence[ConsumerRecord], fence: Fence | None = None) -> None:
+        """Apply a batch, or raise after a pause if the infrastructure failed (the batch is then redelivered);
+        PartitionsLost at once if `fence` finds the partitions taken over."""
         good, poison = await self.parse_all(records)
         started = time.perf_counter()
         try:
-            await self._commit(good, poison)
+            await self._commit(good, poison, fence)
+        except PartitionsLost:
+            raise
         except Exception as exc:  # noqa: BLE001 - classified by shared.faults: an outage re-raises after a pause,
             # anything else isolates the failing message(s), each then retried or dead-lettered on its own.
             if classify(exc) in ("infrastructure", "race"):
                 await self._pause(exc)
                 raise
             log.warning("batch_failed_isolating", consumer=self.name, size=len(good), error=repr(exc))
-            await self._isolate(records, good, poison)
+            await self._isolate(records, good, poison, fence)
         self._recovered()
         BATCH_SECONDS.labels(self.name).observe(time.perf_counter() - started)
 
-    async def _commit(self, items: list[Incoming], dead: list[DeadLetter]) -> None:
+    async def _commit(self, items: list[Incoming], dead: list[DeadLetter], fence: Fence | None) -> None:
         """One transaction, repeated at once if it lost a race (serialization failure, deadlock)."""
         for attempt in range(1, RACE_ATTEMPTS + 1):
             try:
-                await self._apply_in_tx(items, dead)
+                await self._apply_in_tx(items, dead, fence)
                 return
             except asyncpg.PostgresError as exc:
                 if classify(exc) != "race" or attempt == RACE_ATTEMPTS:
                     raise
                 log.info("transaction_race_retried", consumer=self.name, attempt=attempt, error=repr(exc))
 
-    async def _apply_in_tx(self, items: list[Incoming], dead: list[DeadLetter]) -> None:
+    async def _apply_in_tx(self, items: list[Incoming], dead: list[DeadLetter], fence: Fence | None) -> None:
         """State, consumed ids, dead letters and offsets commit together, or none of them."""
         unique = list({i.event.event_id: i.event for i in items}.values())
         offsets: dict[tuple[str, int], int] = {}
@@ -210,6 +283,8 @@ class BatchConsumer:
         if not offsets:
             return
         async with self.pool.acquire() as conn, conn.transaction():
+            if fence is not None:
+                await fence(conn, {p for _, p in offsets})
             events = unique
             if self.dedupe_event_ids and unique:
                 fresh = {r["event_id"] for r in await conn.fetch(_CLAIM, self.name, [e.event_id for e in unique])}
@@ -228,25 +303,28 @@ class BatchConsumer:
             log.error("event_dead_lettered", consumer=self.name, topic=d.record.topic, partition=d.record.partition,
                       offset=d.record.offset, attempts=d.attempts, error=_header_safe(str(d.error) or repr(d.error)))
 
-    async def _isolate(self, records: Sequence[ConsumerRecord], good: list[Incoming], poison: list[DeadLetter]) -> None:
+    async def _isolate(self, records: Sequence[ConsumerRecord], good: list[Incoming], poison: list[DeadLetter],
+                       fence: Fence | None) -> None:
         """Message by message in the batch's order: the good ones applied, the failing one retried or dead-lettered."""
         by_offset = {(i.record.topic, i.record.partition, i.record.offset): i for i in good}
         dead = {(d.record.topic, d.record.partition, d.record.offset): d for d in poison}
         for r in records:
             key = (r.topic, r.partition, r.offset)
             if key in dead:
-                await self._commit([], [dead[key]])
+                await self._commit([], [dead[key]], fence)
             elif key in by_offset:
-                await self._one_with_retries(by_offset[key])
+                await self._one_with_retries(by_offset[key], fence)
 
-    async def _one_with_retries(self, item: Incoming) -> None:
+    async def _one_with_retries(self, item: Incoming, fence: Fence | None) -> None:
         attempts = 0
         with structlog.contextvars.bound_contextvars(**log_fields(item.event)):
             while True:
                 attempts += 1
                 try:
-                    await self._commit([item], [])
+                    await self._commit([item], [], fence)
                     return
+                except PartitionsLost:
+                    raise
                 except Exception as exc:  # noqa: BLE001 - classified by shared.faults, as in `handle`
                     fault = classify(exc)
                     if fault in ("infrastructure", "race"):
@@ -255,7 +333,7 @@ class BatchConsumer:
                     if fault == "poison" or attempts > self.settings.consumer_retries:
                         if fault == "bug":
                             log.error("event_failed_for_good", attempts=attempts, exc_info=exc)
-                        await self._commit([], [DeadLetter(item.record, exc, attempts)])
+                        await self._commit([], [DeadLetter(item.record, exc, attempts)], fence)
                         return
                     log.warning("event_failed_retrying", attempt=attempts, error=repr(exc))
                     await asyncio.sleep(self.settings.consumer_retry_backoff_s * 2 ** (attempts - 1))
@@ -302,3 +380,11 @@ class BatchConsumer:
             event_type="DeadLetter",
             correlation_id=headers.get("correlation_id", ""),
         )
+
+
+def _rewind(reader: AIOKafkaConsumer, fetched: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+    """Read a batch that was not applied again, from its first record per partition still assigned."""
+    assigned = reader.assignment()
+    for tp, records in fetched.items():
+        if tp in assigned:
+            reader.seek(tp, records[0].offset)

@@ -41,7 +41,7 @@ class Consumes:
     handler: Callable[[Runtime], Apply]  # (runtime) -> (connection, events) -> None, inside the batch's transaction
     description: str
     dedupe_event_ids: bool = True  # False for a handler that is idempotent by its own state
-    members: Callable[[Settings], int] = lambda _: 1  # group members in one process
+    members: Callable[[Settings], int] = lambda _: 1  # members in one process
     # a faster reader of a batch (a JSON array) that accepts a strict subset of the contract; None: pydantic decides
     decode: Callable[[bytes], Sequence[Any] | None] | None = None
 
@@ -67,11 +67,13 @@ class Service:
         for topic in self.publishes:
             topic.declare_publisher(rt.broker, rt.settings)
         for c in self.consumes:
-            BatchConsumer(
+            consumer = BatchConsumer(
                 self.name, c.topic, c.handler(rt), pool=rt.pool, broker=rt.broker, settings=rt.settings,
                 health=rt.health, dedupe_event_ids=c.dedupe_event_ids, members=c.members(rt.settings), decode=c.decode,
-            ).subscribe(f"{c.description}. Reads {', '.join(e.__name__ for e in c.topic.event_types)}: the schemas are in "
-                        f"{c.topic.producer}'s AsyncAPI document")
+            )
+            rt.background.update(consumer.subscribe(
+                f"{c.description}. Reads {', '.join(e.__name__ for e in c.topic.event_types)}: the schemas are in "
+                f"{c.topic.producer}'s AsyncAPI document", rt.connect))
         rt.background.update(self.workers(rt))
         app = new_app(self.name, self.description)
         self.install(app)

@@ -47,7 +47,7 @@ class Runtime:
     service: str
     settings: Settings
     pool: asyncpg.Pool
-    broker: KafkaBroker
+    broker: Broker
     health: Health = field(default_factory=Health)
     background: dict[str, Job] = field(default_factory=dict)  # supervised tasks besides the relay and housekeeping
     on_stop: list[Callable[[], Awaitable[Any]]] = field(default_factory=list)  # e.g. closing an HTTP client
@@ -114,19 +114,24 @@ def _where_db(url: str) -> str:
     return f"database at {parts.hostname}:{parts.port or 5432}{parts.path}"
 
 
-class _Broker(KafkaBroker):
+class Broker(KafkaBroker):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.documented_only: list[Any] = []  # subscribers in the AsyncAPI document whose records leases read
+
     async def start(self) -> None:
         """Start every subscriber at once (FastStream starts them one after another): the members of one consumer
         group then join in one round instead of a rebalance per member, each waiting out the group's join delay."""
         await self.connect()
-        await asyncio.gather(*(sub.start() for sub in self.subscribers))
+        skip = {id(sub) for sub in self.documented_only}
+        await asyncio.gather(*(sub.start() for sub in self.subscribers if id(sub) not in skip))
         for pub in self.publishers:
             await pub.start()
         self.running = True
 
 
-def new_broker(settings: Settings) -> KafkaBroker:
-    return _Broker(
+def new_broker(settings: Settings) -> Broker:
+    return Broker(
         settings.bootstrap_list,
         acks="all",
         enable_idempotence=False,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr
@@ -88,6 +89,11 @@ class Settings(BaseSettings):
         1, ge=1, description="replication factor of the topics the services create (3 on a production cluster)"
     )
     kafka_group_prefix: str = Field("", description="prefix for consumer group ids (test isolation)")
+    kafka_assignment: Literal["leases", "group"] = Field(
+        "leases", description="who shares out partitions: leases in the service's database (a start reads at once, a "
+        "member that comes or goes moves only its share) or a Kafka consumer group (a join at every start, all "
+        "members stop at every rebalance)"
+    )
     kafka_session_timeout_ms: int = 10_000
     kafka_heartbeat_interval_ms: int = 3_000
     kafka_fetch_max_wait_ms: int = Field(50, ge=1, description="how long an empty fetch waits at the broker (latency)")

@@ -262,5 +262,10 @@ async def test_the_notifications_with_addresses_are_for_operators_only(start, se
         refused = await notify.get("/v1/notifications", headers=headers)
         assert refused.status_code == 401 and refused.headers["www-authenticate"] == "Bearer", headers
     assert (await notify.get("/v1/notifications", headers=ADMIN)).status_code == 200
-    for public in ("/", "/v1/listing.json", "/healthz", "/readyz"):
+    for public in ("/", "/v1/listing.json", "/healthz"):
         assert (await notify.get(public)).status_code == 200, public
+
+    async def ready() -> bool:  # open to all too, once its consumers have had their first heartbeat
+        return (await notify.get("/readyz")).status_code == 200
+
+    assert await eventually(ready)

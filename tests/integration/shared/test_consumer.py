@@ -144,9 +144,8 @@ async def test_a_handler_bug_dead_letters_after_retries_and_the_letter_is_redriv
         )
 
     def build(rt: Runtime) -> FastAPI:
-        BatchConsumer("eligibility", PROCEDURE_LINKS, apply, pool=rt.pool, broker=rt.broker, settings=rt.settings).subscribe(
-            "test consumer"
-        )
+        consumer = BatchConsumer("eligibility", PROCEDURE_LINKS, apply, pool=rt.pool, broker=rt.broker, settings=rt.settings)
+        rt.background.update(consumer.subscribe("test consumer", rt.connect))
         return FastAPI()
 
     await pool.execute("CREATE TABLE eligibility.test_applied (procedure_id text PRIMARY KEY)")

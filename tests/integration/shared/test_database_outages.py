@@ -24,7 +24,13 @@ async def _fetchval(database_url: str, sql: str) -> object:
 
 async def test_a_read_only_database_pauses_the_consumer_and_loses_nothing(start, settings, database_url) -> None:
     _, client = await start("eligibility", build_eligibility)
-    assert (await client.get("/readyz")).status_code == 200
+
+    async def ready() -> bool:  # reading: its first heartbeat gave it the partitions (and after the outage, the
+        r = await client.get("/readyz")  # relay, whose connection was cut too, is back after its backoff)
+        assert r.status_code == 200, r.text
+        return True
+
+    await eventually(ready)
     await set_read_only(database_url, True)
     try:
         await produce(settings, LINKS, [(KITZINGEN, linked_event(KITZINGEN, f"p-{i}").to_json()) for i in range(50)])
@@ -47,12 +53,7 @@ async def test_a_read_only_database_pauses_the_consumer_and_loses_nothing(start,
 
     await eventually(counted, timeout=60)
 
-    async def ready_again() -> bool:  # the relay, whose connection was cut too, is back after its backoff
-        r = await client.get("/readyz")
-        assert r.status_code == 200, r.text
-        return True
-
-    await eventually(ready_again, timeout=60)
+    await eventually(ready, timeout=60)
     assert await _fetchval(database_url, "SELECT count(*) FROM eligibility.outbox WHERE event_type = 'DeadLetter'") == 0
     crossings = await read_topic(settings, "eligibility.thresholds.v1", at_least=1, settle=1.0)
     assert len(crossings) == 1

@@ -1,0 +1,204 @@
+"""Partitions shared out in the service's database instead of by a Kafka consumer group (KAFKA_ASSIGNMENT=leases).
+
+A consumer group makes every start wait for a join (Tansu answers after at least a second, Apache Kafka after its
+`group.initial.rebalance.delay.ms`) and stops all members at every rebalance. Here the members of a consumer
+register in the service's database and share the topic's partitions by a fixed rule (the live members sorted by
+id; partition i to member i mod n):
+- a member lives while its process's dedicated connection does and renews its row; a process that died is gone at
+  the next heartbeat of another, one that froze after `KAFKA_SESSION_TIMEOUT_MS`;
+- every heartbeat (`KAFKA_HEARTBEAT_INTERVAL_MS`) a process gives up what is no longer its members' share and
+  claims what is and whose holder is gone, so the members converge within a heartbeat or two of a change;
+- every batch's transaction locks its partitions' lease rows and checks that they are still its member's (`fence`):
+  a process that froze and lost them cannot write; its transaction rolls back and the new holder reads the batch.
+Offsets stay where a group keeps them: committed to Kafka under the group id after each transaction (a consumer
+with a manual assignment commits without joining), so a broker that comes back without its log, `deploy.drain`
+and a replay under a new group id behave as with a group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Awaitable, Callable, Collection
+from datetime import timedelta
+
+import asyncpg
+import structlog
+from aiokafka.admin import AIOKafkaAdminClient
+
+from shared.faults import UNREACHABLE
+from shared.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+Connect = Callable[[], Awaitable[asyncpg.Connection]]
+
+_RENEW = """
+INSERT INTO consumer_member (consumer, topic, member, backend_pid, until)
+SELECT $1, $2, unnest($3::uuid[]), pg_backend_pid(), now() + $4::interval
+ON CONFLICT (consumer, topic, member) DO UPDATE SET backend_pid = excluded.backend_pid, until = excluded.until
+"""
+# The dead: run out (froze), or their process's connection is gone (died).
+_PRUNE = """
+DELETE FROM consumer_member m WHERE m.consumer = $1 AND m.topic = $2
+  AND (m.until < now() OR NOT EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = m.backend_pid))
+"""
+_MEMBERS = "SELECT member FROM consumer_member WHERE consumer = $1 AND topic = $2 ORDER BY member"
+_LEASES = "SELECT partition, member FROM partition_lease WHERE consumer = $1 AND topic = $2"
+_RELEASE = """
+DELETE FROM partition_lease WHERE consumer = $1 AND topic = $2 AND member = $3 AND NOT (partition = ANY($4::int[]))
+"""
+# Free, or held by a member that is gone (checked again here: it may have renewed since the look).
+_CLAIM = """
+INSERT INTO partition_lease AS l (consumer, topic, partition, member)
+SELECT $1, $2, unnest($3::int[]), $4
+ON CONFLICT (consumer, topic, partition) DO UPDATE SET member = excluded.member
+WHERE NOT EXISTS (SELECT 1 FROM consumer_member m WHERE m.consumer = l.consumer AND m.topic = l.topic
+                                                    AND m.member = l.member)
+"""
+_LEAVE = """
+WITH gone AS (DELETE FROM consumer_member WHERE consumer = $1 AND topic = $2 AND member = ANY($3::uuid[]))
+DELETE FROM partition_lease WHERE consumer = $1 AND topic = $2 AND member = ANY($3::uuid[])
+"""
+_LOCK_TIMEOUT = "SET LOCAL lock_timeout = '2s'"
+# Locks the batch's lease rows until its commit (a claim waits for it) and counts those still the member's.
+_FENCE = """
+SELECT count(*) FROM (
+    SELECT 1 FROM partition_lease WHERE consumer = $1 AND topic = $2 AND member = $3 AND partition = ANY($4::int[])
+    FOR SHARE
+) held
+"""
+
+
+class PartitionsLost(Exception):
+    """A batch's partitions are no longer this member's (its process froze, or lost the database, for too long)."""
+
+
+def share(members: list[uuid.UUID], partitions: Collection[int], member: uuid.UUID) -> frozenset[int]:
+    """The partitions that are `member`'s when `members` (sorted) are alive."""
+    if member not in members:
+        return frozenset()
+    i, n = members.index(member), len(members)
+    return frozenset(p for k, p in enumerate(sorted(partitions)) if k % n == i)
+
+
+class Membership:
+    """The members of one consumer in this process, their heartbeat, and the partitions each holds.
+
+    `run` is a supervised task: it holds a dedicated connection (whose life is the members' life), renews the
+    members, and moves leases. Member loops read `held(member)` between batches and `fence` inside each batch's
+    transaction.
+    """
+
+    def __init__(self, consumer: str, topic: str, settings: Settings, members: int) -> None:
+        self.consumer = consumer  # the group id
+        self.topic = topic  # the logical topic
+        self.settings = settings
+        self.members = [uuid.uuid4() for _ in range(members)]
+        self.interval_s = settings.kafka_heartbeat_interval_ms / 1000
+        self.timeout = timedelta(milliseconds=settings.kafka_session_timeout_ms)
+        self._held: dict[uuid.UUID, frozenset[int]] = {m: frozenset() for m in self.members}
+        self._changed = asyncio.Event()
+        self._round = asyncio.Event()
+        self._known: list[int] = []
+        self.started = asyncio.Event()  # set by the first heartbeat
+
+    def held(self, member: uuid.UUID) -> frozenset[int]:
+        return self._held[member]
+
+    async def changed(self, timeout: float) -> None:
+        """Until the next heartbeat changed what some member holds, at most `timeout` seconds."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout)
+
+    def hurry(self) -> None:
+        """Run the next heartbeat now (a member lost partitions it thought it held)."""
+        self._round.set()
+
+    async def fence(self, conn: asyncpg.Connection, member: uuid.UUID, partitions: Collection[int]) -> None:
+        """Inside a batch's transaction: the partitions are still `member`'s until the commit, or PartitionsLost."""
+        wanted = sorted(set(partitions))
+        if await conn.fetchval(_FENCE, self.consumer, self.topic, member, wanted) != len(wanted):
+            raise PartitionsLost(f"{self.consumer} member {member} no longer holds {self.topic} {wanted}")
+
+    async def run(self, connect: Connect, beat: Callable[[], None]) -> None:
+        """Heartbeats until cancelled (then the members leave and give their partitions back at once). A failed
+        heartbeat raises, for the supervisor to restart this task; the members read on meanwhile, their
+        transactions fenced by the leases as they stand."""
+        conn = await connect()
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.bootstrap_list, request_timeout_ms=10_000)
+        try:
+            await admin.start()
+            while True:
+                await self.heartbeat(conn, await self._partitions(admin))
+                beat()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._round.wait(), self.interval_s)
+                self._round.clear()
+        except asyncio.CancelledError:
+            self._set({m: frozenset() for m in self.members})
+            with contextlib.suppress(*UNREACHABLE, asyncpg.PostgresError):
+                await asyncio.wait_for(conn.execute(_LEAVE, self.consumer, self.topic, self.members), 2)
+            raise
+        finally:
+            conn.terminate()
+            await admin.close()
+
+    def lost(self, member: uuid.UUID, partitions: Collection[int]) -> None:
+        """A member's transaction found these partitions taken: it stops reading them until a heartbeat says more."""
+        self._set({**self._held, member: self._held[member] - set(partitions)})
+
+    async def _partitions(self, admin: AIOKafkaAdminClient) -> list[int]:
+        """The topic's partitions; while the broker cannot say, the last known (the members keep their leases
+        through a broker's outage and read on when it is back)."""
+        try:
+            described = await asyncio.wait_for(  # a broker that hangs must not hold up the members' renewal
+                admin.describe_topics([self.settings.topic(self.topic)]), self.interval_s)
+            if found := sorted(p["partition"] for d in described for p in d["partitions"]):
+                self._known = found
+        except UNREACHABLE as exc:
+            if not self._known:
+                raise
+            log.warning("partitions_unknown", consumer=self.consumer, topic=self.topic, error=repr(exc))
+        return self._known
+
+    async def heartbeat(self, conn: asyncpg.Connection, partitions: list[int]) -> None:
+        """Renew this process's members, forget the dead, give up and claim partitions, read what each holds."""
+        async with conn.transaction():
+            await conn.execute(_RENEW, self.consumer, self.topic, self.members, self.timeout)
+            await conn.execute(_PRUNE, self.consumer, self.topic)
+            alive = [r["member"] for r in await conn.fetch(_MEMBERS, self.consumer, self.topic)]
+            holders = {r["partition"]: r["member"] for r in await conn.fetch(_LEASES, self.consumer, self.topic)}
+        try:
+            held = await self._move(conn, partitions, alive, holders)
+        except asyncpg.LockNotAvailableError:  # a claimed row is locked by a transaction of a frozen process
+            log.info("partition_claim_waiting", consumer=self.consumer, topic=self.topic)
+            return
+        self._set(held)
+        self.started.set()
+
+    async def _move(self, conn: asyncpg.Connection, partitions: list[int], alive: list[uuid.UUID],
+                    holders: dict[int, uuid.UUID]) -> dict[uuid.UUID, frozenset[int]]:
+        async with conn.transaction():
+            await conn.execute(_LOCK_TIMEOUT)
+            shares = {member: share(alive, partitions, member) for member in self.members}
+            for member, mine in shares.items():
+                await conn.execute(_RELEASE, self.consumer, self.topic, member, sorted(mine))
+                holders = {p: h for p, h in holders.items() if h != member or p in mine}
+            for member, mine in shares.items():
+                if free := sorted(p for p in mine if holders.get(p) not in alive):  # no lease, or its holder is gone
+                    await conn.execute(_CLAIM, self.consumer, self.topic, free, member)
+            held: dict[uuid.UUID, set[int]] = {m: set() for m in self.members}
+            for r in await conn.fetch(_LEASES, self.consumer, self.topic):
+                if r["member"] in held:
+                    held[r["member"]].add(r["partition"])
+        return {m: frozenset(ps) for m, ps in held.items()}
+
+    def _set(self, held: dict[uuid.UUID, frozenset[int]]) -> None:
+        if held != self._held:
+            log.info("partitions_assigned", consumer=self.consumer, topic=self.topic,
+                     members={str(m)[:8]: sorted(ps) for m, ps in held.items()})
+            self._held = held
+            self._changed.set()
+            self._changed = asyncio.Event()

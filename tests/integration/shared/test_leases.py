@@ -1,0 +1,92 @@
+"""The lease of a partition fences its member's transactions: a member that froze past its session and lost its
+partitions to another cannot write a batch of them, not even its offsets; the new holder can."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+import pytest
+from fastapi import FastAPI
+
+from harness.builders import linked_event
+from harness.kafka import produce, read_topic
+from shared.consumer import BatchConsumer
+from shared.leases import Membership, PartitionsLost
+from shared.topics import PROCEDURE_LINKS
+
+LINKS = "portal.procedure-links.v1"
+
+
+async def test_a_member_that_lost_its_partitions_cannot_write_them(settings, start, pool) -> None:
+    rt, _ = await start("eligibility", lambda rt: FastAPI())  # the schema; no consumer of its own
+    seen: list[str] = []
+
+    async def recording(conn: asyncpg.Connection, batch: list[Any]) -> None:
+        seen.extend(e.procedure.id for e in batch)
+
+    consumer = BatchConsumer("recorder", PROCEDURE_LINKS, recording, pool=rt.pool, broker=rt.broker, settings=settings)
+    events = [linked_event("09675141", f"p-{i}") for i in range(20)]
+    await produce(settings, LINKS, [(e.authority_id, e.to_json()) for e in events])
+    records = await read_topic(settings, LINKS, at_least=20)
+    partitions = list(range(settings.kafka_partitions))
+    frozen, alive = (Membership("recorder", LINKS, settings, 1) for _ in range(2))
+    frozen_conn, alive_conn = await rt.connect(), await rt.connect()
+    try:
+        await frozen.heartbeat(frozen_conn, partitions)
+        assert frozen.held(frozen.members[0]) == frozenset(partitions)
+        await alive.heartbeat(alive_conn, partitions)
+        assert alive.held(alive.members[0]) == frozenset()  # its share is the frozen one's while that one lives
+
+        # The first stops renewing (frozen, or cut off from the database) past its session:
+        await pool.execute("UPDATE eligibility.consumer_member SET until = now() - interval '1 second' WHERE member = $1",
+                           frozen.members[0])
+        await alive.heartbeat(alive_conn, partitions)
+        assert alive.held(alive.members[0]) == frozenset(partitions)
+
+        with pytest.raises(PartitionsLost):
+            await consumer.handle(records, fence=lambda conn, ps: frozen.fence(conn, frozen.members[0], ps))
+        assert seen == []
+        assert await pool.fetchval("SELECT count(*) FROM eligibility.consumer_offset WHERE consumer = 'recorder'") == 0
+        assert await pool.fetchval("SELECT count(*) FROM eligibility.processed_event WHERE consumer = 'recorder'") == 0
+
+        await consumer.handle(records, fence=lambda conn, ps: alive.fence(conn, alive.members[0], ps))
+        assert sorted(seen) == sorted(e.procedure.id for e in events)
+
+        await frozen.heartbeat(frozen_conn, partitions)  # it wakes up: back as a member, it gets a share again
+        await alive.heartbeat(alive_conn, partitions)  # the other gives that share up at its next heartbeat
+        await frozen.heartbeat(frozen_conn, partitions)
+        shares = frozen.held(frozen.members[0]), alive.held(alive.members[0])
+        assert shares[0] and shares[1] and shares[0] | shares[1] == set(partitions) and not shares[0] & shares[1]
+    finally:
+        await frozen_conn.close()
+        await alive_conn.close()
+
+
+async def test_the_member_of_a_closed_connection_is_gone_at_once(settings, start) -> None:
+    rt, _ = await start("eligibility", lambda rt: FastAPI())
+    partitions = list(range(settings.kafka_partitions))
+    dead, heir = (Membership("recorder", LINKS, settings, 1) for _ in range(2))
+    dead_conn, heir_conn = await rt.connect(), await rt.connect()
+    try:
+        await dead.heartbeat(dead_conn, partitions)
+        dead_conn.terminate()  # the process died: its session would run for seconds yet, its connection is gone
+        await heir.heartbeat(heir_conn, partitions)
+        assert heir.held(heir.members[0]) == frozenset(partitions)
+    finally:
+        await heir_conn.close()
+
+
+async def test_one_group_reading_two_topics_shares_each_among_its_own_members(settings, start) -> None:
+    rt, _ = await start("eligibility", lambda rt: FastAPI())
+    partitions = list(range(settings.kafka_partitions))
+    links, thresholds = Membership("recorder", LINKS, settings, 1), Membership("recorder", "other.v1", settings, 2)
+    conn = await rt.connect()
+    try:
+        for _ in range(2):
+            await links.heartbeat(conn, partitions)
+            await thresholds.heartbeat(conn, partitions)
+        assert links.held(links.members[0]) == frozenset(partitions)
+        assert sorted(p for m in thresholds.members for p in thresholds.held(m)) == partitions
+    finally:
+        await conn.close()
