@@ -36,9 +36,11 @@ ROOT = Path(__file__).resolve().parent.parent
 VAR = Path(os.environ.get("LOCAL_STACK_DIR", ROOT / "var")).resolve()
 BROKER_PORT = int(os.environ.get("LOCAL_BROKER_PORT", "9092"))
 MAIL_WEB_PORT = int(os.environ.get("MAIL_SINK_WEB_PORT", "8025"))
-# Tansu answers a JoinGroup after half the session timeout (measured: 3.0 s at 6 s, 1.0 s at 2 s), and every
-# (re)start of a consumer joins; Apache Kafka instead waits `group.initial.rebalance.delay.ms` for an empty group
-# and refuses session timeouts under `group.min.session.timeout.ms` (6 s). So only against Tansu, shorter ones.
+# Under KAFKA_ASSIGNMENT=group, Tansu answers a JoinGroup after half the session timeout (measured: 3.0 s at 6 s,
+# 1.0 s at 2 s), and every (re)start of a consumer joins; Apache Kafka instead waits
+# `group.initial.rebalance.delay.ms` for an empty group and refuses session timeouts under
+# `group.min.session.timeout.ms` (6 s). So only against Tansu, shorter ones; under leases (the default) they make a
+# frozen member's partitions move sooner and a new one's share arrive within half a second.
 TANSU_CONSUMER_TIMEOUTS = {"KAFKA_SESSION_TIMEOUT_MS": "2000", "KAFKA_HEARTBEAT_INTERVAL_MS": "500"}
 
 

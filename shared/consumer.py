@@ -26,7 +26,6 @@ from typing import Any, NamedTuple
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
-from aiokafka.errors import KafkaError
 from faststream import AckPolicy
 from faststream.kafka.annotations import KafkaMessage
 from prometheus_client import Counter, Histogram
@@ -36,7 +35,7 @@ from shared import outbox
 from shared.events import Event, log_fields
 from shared.faults import PoisonMessage, classify
 from shared.health import Health
-from shared.leases import Connect, Membership, PartitionsLost
+from shared.leases import CommittedOffsets, Connect, Membership, PartitionsLost
 from shared.runtime import Broker
 from shared.settings import Settings
 from shared.supervisor import Beat, Job, backoff_delay
@@ -180,7 +179,7 @@ class BatchConsumer:
         )
         topic = s.topic(self.spec.name)
         assigned: frozenset[int] = frozenset()
-        unsaved: dict[TopicPartition, int] = {}  # offsets whose commit to Kafka failed: sent again with the next
+        offsets = CommittedOffsets(reader)
         await reader.start()
         try:
             await membership.started.wait()
@@ -188,8 +187,10 @@ class BatchConsumer:
             while True:
                 beat()
                 if (held := membership.held(member)) != assigned:
-                    reader.assign([TopicPartition(topic, p) for p in sorted(held)])
-                    assigned, unsaved = held, {tp: o for tp, o in unsaved.items() if tp.partition in held}
+                    partitions = [TopicPartition(topic, p) for p in sorted(held)]
+                    reader.assign(partitions)
+                    await offsets.adopt(partitions)
+                    assigned = held
                 if not assigned:
                     await membership.changed(timeout=1.0)
                     continue
@@ -209,12 +210,7 @@ class BatchConsumer:
                         raise
                     _rewind(reader, fetched)  # `handle` paused already; read the batch again
                     continue
-                unsaved.update({tp: records[-1].offset + 1 for tp, records in fetched.items()})
-                try:
-                    await reader.commit(unsaved)
-                    unsaved = {}
-                except KafkaError as exc:  # the offsets are applied and stored in PostgreSQL; Kafka hears next time
-                    log.warning("offset_commit_failed", consumer=self.name, error=repr(exc))
+                await offsets.commit({tp: records[-1].offset + 1 for tp, records in fetched.items()})
         finally:
             await reader.stop()
 

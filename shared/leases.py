@@ -12,7 +12,7 @@ id; partition i to member i mod n):
   a process that froze and lost them cannot write; its transaction rolls back and the new holder reads the batch.
 Offsets stay where a group keeps them: committed to Kafka under the group id after each transaction (a consumer
 with a manual assignment commits without joining), so a broker that comes back without its log, `deploy.drain`
-and a replay under a new group id behave as with a group.
+and a replay under a new group id behave as with a group (`CommittedOffsets`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,10 @@ from datetime import timedelta
 
 import asyncpg
 import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
+from prometheus_client import Gauge
 
 from shared.faults import UNREACHABLE
 from shared.settings import Settings
@@ -33,6 +36,7 @@ from shared.settings import Settings
 log = structlog.get_logger(__name__)
 
 Connect = Callable[[], Awaitable[asyncpg.Connection]]
+HELD = Gauge("consumer_partitions_held", "partitions this process's members hold", ["consumer", "topic"])
 
 _RENEW = """
 INSERT INTO consumer_member (consumer, topic, member, backend_pid, until)
@@ -200,5 +204,57 @@ class Membership:
             log.info("partitions_assigned", consumer=self.consumer, topic=self.topic,
                      members={str(m)[:8]: sorted(ps) for m, ps in held.items()})
             self._held = held
+            HELD.labels(self.consumer, self.topic).set(sum(map(len, held.values())))
             self._changed.set()
             self._changed = asyncio.Event()
+
+
+class CommittedOffsets:
+    """The offsets a member commits to Kafka under the group id, and what it last committed per partition.
+
+    Before each commit it reads the broker's committed offsets: if they moved under it (a broker that came back
+    without its state has none; an operator may have reset them; a replaced member may have committed late), it
+    reads on from them, or from the log's beginning where there are none, as a group member does after a rejoin.
+    A partition taken over without a committed offset gets the log's beginning committed, so that losing it shows.
+    """
+
+    def __init__(self, reader: AIOKafkaConsumer) -> None:
+        self.reader = reader
+        self.expected: dict[TopicPartition, int] = {}  # what the broker should hold, as this member left it
+        self.unsaved: dict[TopicPartition, int] = {}  # applied, but the commit failed: sent again with the next
+
+    async def adopt(self, partitions: Collection[TopicPartition]) -> None:
+        """After an assignment: read the partitions that are new to this member from their committed offsets."""
+        self.expected = {tp: o for tp, o in self.expected.items() if tp in partitions}
+        self.unsaved = {tp: o for tp, o in self.unsaved.items() if tp in partitions}
+        try:
+            for tp in partitions:
+                if tp not in self.expected:
+                    await self._from_committed(tp)
+        except KafkaError as exc:  # the broker is away: the reader starts from the committed offsets by itself
+            log.warning("committed_offsets_unknown", error=repr(exc))
+
+    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+        self.unsaved.update(offsets)
+        try:
+            found = await asyncio.gather(*(self.reader.committed(tp) for tp in self.unsaved))
+            for tp, committed in zip(list(self.unsaved), found, strict=True):
+                if tp in self.expected and committed != self.expected[tp]:
+                    log.warning("committed_offset_moved", topic=tp.topic, partition=tp.partition,
+                                left=self.expected[tp], found=committed)
+                    del self.unsaved[tp]
+                    await self._from_committed(tp)
+            if self.unsaved:
+                await self.reader.commit(self.unsaved)
+                self.expected.update(self.unsaved)
+                self.unsaved = {}
+        except KafkaError as exc:  # applied and stored in PostgreSQL; Kafka hears it with the next commit
+            log.warning("offset_commit_failed", error=repr(exc))
+
+    async def _from_committed(self, tp: TopicPartition) -> None:
+        committed = await self.reader.committed(tp)
+        if committed is None:
+            committed = (await self.reader.beginning_offsets([tp]))[tp]
+            await self.reader.commit({tp: committed})
+        self.reader.seek(tp, committed)
+        self.expected[tp] = committed

@@ -7,12 +7,17 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import signal
+
 import asyncpg
+import httpx
 
 from deploy.drain import outstanding
 from harness.builders import linked_event
 from harness.kafka import produce
+from harness.infra import free_port, tansu
 from harness.processes import ServiceProcess
+from shared.topics import ensure_topics
 from tests.conftest import eventually
 
 LINKS = "portal.procedure-links.v1"
@@ -64,6 +69,10 @@ async def test_processes_share_partitions_and_a_killed_ones_share_moves_on(setti
 
         first.kill()  # its connection is gone: the second takes its share at its next heartbeat
         assert await eventually(lambda: _equal(holders, [partitions]))
+        async with httpx.AsyncClient(base_url=second.url) as http:
+            metrics = (await http.get("/metrics")).text
+        held = f'consumer_partitions_held{{consumer="{settings.group_id("eligibility")}",topic="{LINKS}"}}'
+        assert f"{held} {float(partitions)}" in metrics
         await produce(settings, LINKS, events(240, 120))
         assert await eventually(lambda: _equal(counts, {a: 60 for a in AUTHORITIES}))
         assert await eventually(committed)  # to Kafka, under the group id, as a group would
@@ -80,3 +89,38 @@ async def test_processes_share_partitions_and_a_killed_ones_share_moves_on(setti
 
 async def _equal(read: Callable[[], Awaitable[Any]], want: Any) -> bool:
     return await read() == want
+
+
+async def test_a_broker_that_comes_back_empty_is_read_from_its_beginning(settings, tmp_path) -> None:
+    """The broker restarts without its log while eligibility is frozen, and the new log grows past where eligibility
+    had read before it wakes: it must not read on from its old position (as a group member would not: the broker
+    has no committed offsets for it any more)."""
+    port = free_port()
+    own = settings.model_copy(update={"kafka_bootstrap_servers": f"127.0.0.1:{port}", "kafka_partitions": 1})
+    proc = ServiceProcess("eligibility", own, tmp_path, ELIGIBILITY_CONSUMERS="1")
+    conn = await asyncpg.connect(settings.database_url)
+
+    async def counts() -> dict[str, int]:
+        return {r["authority_id"]: r["count"] for r in await conn.fetch("SELECT * FROM eligibility.authority_count")}
+
+    try:
+        with tansu(port):
+            await ensure_topics(own)
+            await produce(own, LINKS, [("09675141", linked_event("09675141", f"p-{i}").to_json()) for i in range(60)])
+            proc.start()
+            await proc.ready()
+            assert await eventually(lambda: _equal(counts, {"09675141": 60}))
+            assert proc.proc is not None
+            proc.proc.send_signal(signal.SIGSTOP)
+        with tansu(port):  # empty, on the same address
+            await ensure_topics(own)
+            await produce(own, LINKS, [("09663000", linked_event("09663000", f"p-{i}").to_json()) for i in range(70)])
+            proc.proc.send_signal(signal.SIGCONT)
+            assert await eventually(lambda: _equal(counts, {"09675141": 60, "09663000": 70}), timeout=30)
+            assert "committed_offset_moved" in proc.log_path.read_text()
+            proc.stop()
+    finally:
+        if proc.proc is not None:
+            proc.proc.send_signal(signal.SIGCONT)
+        proc.kill()
+        await conn.close()
