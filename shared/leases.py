@@ -154,11 +154,13 @@ class Membership:
         self._set({**self._held, member: self._held[member] - set(partitions)})
 
     async def _partitions(self, admin: AIOKafkaAdminClient) -> list[int]:
-        """The topic's partitions; while the broker cannot say, the last known (the members keep their leases
-        through a broker's outage and read on when it is back)."""
+        """The topic's partitions; while the broker cannot say (or has no such topic: a broker that came back empty),
+        the last known. A missing topic is not described: on some brokers (Tansu) that creates it, with their
+        default partition count instead of the one the producer's `ensure_topics` gives it."""
+        topic = self.settings.topic(self.topic)
         try:
-            described = await asyncio.wait_for(  # a broker that hangs must not hold up the members' renewal
-                admin.describe_topics([self.settings.topic(self.topic)]), self.interval_s)
+            async with asyncio.timeout(self.interval_s):  # a broker that hangs must not hold up the renewal
+                described = await admin.describe_topics([topic]) if topic in await admin.list_topics() else []
             if found := sorted(p["partition"] for d in described for p in d["partitions"]):
                 self._known = found
         except UNREACHABLE as exc:

@@ -3,10 +3,13 @@ partitions to another cannot write a batch of them, not even its offsets; the ne
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 import asyncpg
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
 
 from harness.builders import linked_event
@@ -90,3 +93,24 @@ async def test_one_group_reading_two_topics_shares_each_among_its_own_members(se
         assert sorted(p for m in thresholds.members for p in thresholds.held(m)) == partitions
     finally:
         await conn.close()
+
+
+async def test_a_heartbeat_never_creates_a_missing_topic(settings, start) -> None:
+    """Some brokers (Tansu) create a topic a client asks about, with their own partition count; after a broker came
+    back empty, the producer's relay must be the one that creates it again, with the configured partitions."""
+    rt, _ = await start("eligibility", lambda rt: FastAPI())
+    absent = Membership("recorder", "absent.v1", settings, 1)
+    task = asyncio.create_task(absent.run(rt.connect, lambda: None))
+    try:
+        await asyncio.wait_for(absent.started.wait(), 10)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_list)
+    await admin.start()
+    try:
+        assert settings.topic("absent.v1") not in await admin.list_topics()
+    finally:
+        await admin.close()
+    assert absent.held(absent.members[0]) == frozenset()
