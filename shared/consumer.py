@@ -196,6 +196,8 @@ class BatchConsumer:
                     continue
                 fetched = await reader.getmany(timeout_ms=100, max_records=s.consumer_max_records)
                 if not fetched:
+                    if offsets.waiting:  # a commit (and its look at the broker's offsets) that failed: again
+                        await offsets.commit({})
                     continue
                 try:
                     await self.handle([r for tp in sorted(fetched) for r in fetched[tp]],

@@ -224,34 +224,44 @@ class CommittedOffsets:
         self.reader = reader
         self.expected: dict[TopicPartition, int] = {}  # what the broker should hold, as this member left it
         self.unsaved: dict[TopicPartition, int] = {}  # applied, but the commit failed: sent again with the next
+        self.restart: set[TopicPartition] = set()  # to be read from the broker's committed offsets
+
+    @property
+    def waiting(self) -> bool:
+        """A commit or a restart that failed (the broker was away) is still to be done."""
+        return bool(self.unsaved or self.restart)
 
     async def adopt(self, partitions: Collection[TopicPartition]) -> None:
         """After an assignment: read the partitions that are new to this member from their committed offsets."""
         self.expected = {tp: o for tp, o in self.expected.items() if tp in partitions}
         self.unsaved = {tp: o for tp, o in self.unsaved.items() if tp in partitions}
-        try:
-            for tp in partitions:
-                if tp not in self.expected:
-                    await self._from_committed(tp)
-        except KafkaError as exc:  # the broker is away: the reader starts from the committed offsets by itself
-            log.warning("committed_offsets_unknown", error=repr(exc))
+        self.restart = {tp for tp in partitions if tp not in self.expected or tp in self.restart}
+        await self.commit({})
 
-    async def commit(self, offsets: dict[TopicPartition, int]) -> None:
+    async def commit(self, offsets: dict[TopicPartition, int], timeout_s: float = 5.0) -> None:
+        """After a batch, and again while `waiting`."""
         self.unsaved.update(offsets)
         try:
-            found = await asyncio.gather(*(self.reader.committed(tp) for tp in self.unsaved))
-            for tp, committed in zip(list(self.unsaved), found, strict=True):
-                if tp in self.expected and committed != self.expected[tp]:
-                    log.warning("committed_offset_moved", topic=tp.topic, partition=tp.partition,
-                                left=self.expected[tp], found=committed)
-                    del self.unsaved[tp]
-                    await self._from_committed(tp)
-            if self.unsaved:
-                await self.reader.commit(self.unsaved)
-                self.expected.update(self.unsaved)
-                self.unsaved = {}
-        except KafkaError as exc:  # applied and stored in PostgreSQL; Kafka hears it with the next commit
+            async with asyncio.timeout(timeout_s):  # a coordinator being found again must not hold up the reading
+                await self._check_and_commit()
+        except (KafkaError, TimeoutError) as exc:  # applied and stored in PostgreSQL; Kafka hears it with the next
             log.warning("offset_commit_failed", error=repr(exc))
+
+    async def _check_and_commit(self) -> None:
+        found = await asyncio.gather(*(self.reader.committed(tp) for tp in self.unsaved))
+        for tp, committed in zip(list(self.unsaved), found, strict=True):
+            if tp in self.expected and committed != self.expected[tp]:
+                log.warning("committed_offset_moved", topic=tp.topic, partition=tp.partition,
+                            left=self.expected[tp], found=committed)
+                del self.unsaved[tp], self.expected[tp]
+                self.restart.add(tp)
+        for tp in sorted(self.restart):
+            await self._from_committed(tp)
+            self.restart.discard(tp)
+        if self.unsaved:
+            await self.reader.commit(self.unsaved)
+            self.expected.update(self.unsaved)
+            self.unsaved = {}
 
     async def _from_committed(self, tp: TopicPartition) -> None:
         committed = await self.reader.committed(tp)
