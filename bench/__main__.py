@@ -236,7 +236,8 @@ async def progress_until(conn: asyncpg.Connection, n: int, limit_s: float = 600)
 async def catch_up_after_restart(settings: Settings, log_dir: Path, payloads: list[tuple[bytes, bytes]],
                                  backlog: int = 200_000) -> dict[str, float]:
     """Eligibility runs, stops as in a deploy, and comes back to `backlog` waiting events: the rate from its start
-    (the group's join included) to the last event, and the longest pause between commits while it catches up."""
+    (its imports included; under KAFKA_ASSIGNMENT=group, the group's join too) to the last event, and the longest
+    pause between commits while it catches up."""
     topic = settings.topic("portal.procedure-links.v1")
     warm = min(20_000, len(payloads) // 10)
     await raw_produce(settings, topic, payloads[:warm])

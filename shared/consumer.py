@@ -33,7 +33,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from shared import outbox
 from shared.events import Event, log_fields
-from shared.faults import PoisonMessage, classify
+from shared.faults import PoisonMessage, classify, is_infrastructure
 from shared.health import Health
 from shared.leases import CommittedOffsets, Connect, Membership, PartitionsLost
 from shared.runtime import Broker
@@ -133,12 +133,13 @@ class BatchConsumer:
                 self._subscribe_member(description, member)
             return {}
         self.broker.documented_only.append(self._subscribe_member(description, 0))
-        self.health.down(f"consumer:{self.name}", "waiting for its first heartbeat")  # not ready before it reads
+        starting = f"leases:{self.name}:{self.spec.name}"  # not ready before it reads (one per topic of a service)
+        self.health.down(starting, "waiting for its first heartbeat")
         membership = Membership(self.settings.group_id(self.name), self.spec.name, self.settings, self.members)
         jobs: dict[str, Job] = {f"{self.name}:{self.spec.name} leases": lambda beat: membership.run(connect, beat)}
         for i, member in enumerate(membership.members):
             jobs[f"{self.name}:{self.spec.name} member {i + 1}"] = (
-                lambda beat, member=member: self.run_member(membership, member, beat))
+                lambda beat, member=member: self.run_member(membership, member, beat, starting))
         return jobs
 
     def _subscribe_member(self, description: str, member: int) -> Any:
@@ -168,7 +169,7 @@ class BatchConsumer:
 
         return subscriber
 
-    async def run_member(self, membership: Membership, member: uuid.UUID, beat: Beat) -> None:
+    async def run_member(self, membership: Membership, member: uuid.UUID, beat: Beat, starting: str) -> None:
         """One member under leases: fetch from the partitions it holds (from the group's committed offsets, no
         join), apply each batch fenced by its leases, then commit the offsets to Kafka under the group id."""
         s = self.settings
@@ -183,7 +184,7 @@ class BatchConsumer:
         await reader.start()
         try:
             await membership.started.wait()
-            self.health.up(f"consumer:{self.name}")
+            self.health.up(starting)
             while True:
                 beat()
                 if (held := membership.held(member)) != assigned:
@@ -207,10 +208,10 @@ class BatchConsumer:
                     membership.lost(member, {tp.partition for tp in fetched})
                     membership.hurry()
                     continue
-                except Exception as exc:
-                    if classify(exc) not in ("infrastructure", "race"):
+                except Exception as exc:  # noqa: BLE001 - `handle` raises only after an outage's pause (shared.faults):
+                    if not is_infrastructure(exc):  # that batch is read again; anything else goes to the supervisor
                         raise
-                    _rewind(reader, fetched)  # `handle` paused already; read the batch again
+                    _rewind(reader, fetched)
                     continue
                 await offsets.commit({tp: records[-1].offset + 1 for tp, records in fetched.items()})
         finally:

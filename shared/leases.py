@@ -30,6 +30,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from prometheus_client import Gauge
 
+from shared.db import Wakeup
 from shared.faults import UNREACHABLE
 from shared.settings import Settings
 
@@ -104,7 +105,7 @@ class Membership:
         self.timeout = timedelta(milliseconds=settings.kafka_session_timeout_ms)
         self._held: dict[uuid.UUID, frozenset[int]] = {m: frozenset() for m in self.members}
         self._changed = asyncio.Event()
-        self._round = asyncio.Event()
+        self._round = Wakeup()  # `hurry` ends the wait for the next heartbeat
         self._known: list[int] = []
         self.started = asyncio.Event()  # set by the first heartbeat
 
@@ -137,9 +138,7 @@ class Membership:
             while True:
                 await self.heartbeat(conn, await self._partitions(admin))
                 beat()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._round.wait(), self.interval_s)
-                self._round.clear()
+                await self._round.sleep(self.interval_s)
         except asyncio.CancelledError:
             self._set({m: frozenset() for m in self.members})
             with contextlib.suppress(*UNREACHABLE, asyncpg.PostgresError):
