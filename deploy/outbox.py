@@ -3,7 +3,8 @@
 For a broker that lost its log in a way the relays cannot see (they notice a log shorter than what they
 published, a topic that is gone, or another cluster id): every retained event the service wrote at or after
 `--since` is queued again, and the running service's relay publishes it in the original order. Consumers drop
-what they have already applied (by event id or by state), so republishing too much is harmless. Rows older than
+what they have already applied (by event id or by state), so republishing too much is harmless (a relay that
+takes the lead meanwhile leaves out what it finds on the log already). Rows older than
 RETENTION_DAYS are gone. `python -m deploy.outbox status` shows what each service has not yet published.
 """
 

@@ -4,6 +4,10 @@ The outbox, not the broker, is the source of truth for what a service produced. 
 publishes ended on each partition (`relay_position`) and the broker's cluster id; when a log ends below that (a
 broker restarted empty, a topic deleted and recreated) or the cluster id changes, it publishes the retained rows
 of that topic again, in their original order. Consumers drop the re-publications by event id or by state.
+
+A relay that died between the broker's ack and its own mark left records on the log beyond its saved position
+whose rows are still pending. The next leader reads each partition from the saved position to the end first and
+takes the event ids it finds there off the pending list, so they are not published a second time.
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ log = structlog.get_logger(__name__)
 PUBLISHED = Counter("outbox_published_total", "events published from the outbox", ["topic"])
 PENDING = Gauge("outbox_pending", "events written but not yet published")
 REPUBLISHED = Counter("outbox_republished_total", "outbox rows queued again because the broker lost them", ["topic"])
+FOUND_PUBLISHED = Counter(
+    "outbox_found_published_total", "pending rows a new leader found already on the log and did not publish again",
+    ["topic"],
+)
 LOG_LOSSES = Counter("broker_log_losses_total", "times the relay found a topic's log shorter than it published", ["topic"])
 
 _INSERT = """
@@ -51,6 +59,7 @@ FROM outbox_pending p JOIN outbox o ON o.id = p.id ORDER BY p.id LIMIT $1
 """
 _MARK = "DELETE FROM outbox_pending WHERE id = ANY($1::bigint[])"
 PENDING_COUNT = "SELECT count(*) FROM outbox_pending"
+_PENDING_TOPICS = "SELECT DISTINCT o.topic FROM outbox_pending p JOIN outbox o ON o.id = p.id"
 # Take or renew the lease: free, ours, run out, or held by a connection that no longer exists (a dead process).
 _LEASE = """
 INSERT INTO relay_lease AS l (name, holder, backend_pid, until)
@@ -80,9 +89,15 @@ WITH requeued AS (
 )
 SELECT o.topic, count(*) AS n FROM requeued r JOIN outbox o ON o.id = r.id GROUP BY o.topic
 """
+# Rows whose event is on the log already: published by a relay that died before its mark.
+_FOUND_PUBLISHED = """
+DELETE FROM outbox_pending p USING outbox o
+WHERE o.id = p.id AND o.topic = $1 AND o.event_id = ANY($2::uuid[])
+"""
 _FORGET_POSITIONS = "DELETE FROM relay_position WHERE topic = ANY($1::text[])"
 _TOPICS = "SELECT DISTINCT topic FROM outbox"
 
+_LOOK_S = 30.0  # at most this long for a new leader's look at the log beyond its saved positions
 Connect = Callable[[], Awaitable[asyncpg.Connection]]
 Beat = Callable[[], None]
 PartitionKey = tuple[str, int]  # (logical topic, partition)
@@ -165,31 +180,72 @@ class _LogWatch:
     async def cluster_id(self) -> str | None:
         return (await self.admin.describe_cluster()).get("cluster_id")
 
+    async def partitions(self, topics: Collection[str]) -> dict[str, set[int]]:
+        """Partitions of the logical topics that exist. Only those are described: on some brokers (Tansu) a
+        metadata request for a missing topic creates it, with the broker's partition count instead of ours."""
+        existing = set(await self.admin.list_topics())
+        physical = {self.settings.topic(t): t for t in topics if self.settings.topic(t) in existing}
+        if not physical:
+            return {}
+        described = await self.admin.describe_topics(list(physical))
+        return {physical[d["topic"]]: {p["partition"] for p in d["partitions"]} for d in described}
+
     async def lost(self, positions: Mapping[PartitionKey, Position], cluster: str | None, known: str | None) -> set[str]:
         """Logical topics whose log ends below what the relay published, that are gone, or that live in another
-        cluster. Only topics that exist are described (a metadata request for a missing topic creates it)."""
+        cluster."""
         if not positions:
             return set()
         topics = {t for t, _ in positions}
         if known is not None and cluster is not None and cluster != known:
             return topics
-        existing = set(await self.admin.list_topics())
-        physical = {t: self.settings.topic(t) for t in topics}
-        lost = {t for t in topics if physical[t] not in existing}
-        described = await self.admin.describe_topics([physical[t] for t in topics - lost])
-        partitions = {d["topic"]: {p["partition"] for p in d["partitions"]} for d in described}
-        wanted: dict[TopicPartition, PartitionKey] = {}
-        for (t, p) in positions:
-            if t in lost:
-                continue
-            if p not in partitions.get(physical[t], set()):
-                lost.add(t)
-            else:
-                wanted[TopicPartition(physical[t], p)] = (t, p)
+        partitions = await self.partitions(topics)
+        lost = {t for (t, p) in positions if p not in partitions.get(t, set())}
+        wanted = {TopicPartition(self.settings.topic(t), p): (t, p) for (t, p) in positions if t not in lost}
         if wanted:
             ends = await self.offsets.end_offsets(list(wanted))
             lost |= {wanted[tp][0] for tp, end in ends.items() if end < positions[wanted[tp]].round_start + 1}
         return lost
+
+    async def published_after(
+        self, positions: Mapping[PartitionKey, Position], topics: Collection[str]
+    ) -> dict[str, set[uuid.UUID]]:
+        """Event ids on the log of `topics` (those with pending rows) beyond the relay's saved positions, by logical
+        topic. A partition without a saved position (the relay never marked a publish there since its log began, or
+        an operator queued everything again) is read from its beginning.
+
+        Each partition is read up to the high watermark of the fetch responses: Tansu answers ListOffsets (latest)
+        with the base offset of the last batch plus one, below records a batch of several put on the log."""
+        partitions = await self.partitions(topics)
+        start = {
+            TopicPartition(self.settings.topic(t), p): (t, positions[(t, p)].next_offset if (t, p) in positions else 0)
+            for t, ps in partitions.items() for p in ps
+        }
+        found: dict[str, set[uuid.UUID]] = collections.defaultdict(set)
+        if not start:
+            return found
+        reader = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.bootstrap_list, enable_auto_commit=False, auto_offset_reset="earliest",
+            fetch_max_wait_ms=100, request_timeout_ms=10_000,
+        )
+        await reader.start()
+        try:
+            todo = set(start)
+            reader.assign(list(todo))
+            for tp in todo:
+                reader.seek(tp, start[tp][1])
+            while todo:
+                for tp, records in (await reader.getmany(*todo, timeout_ms=200)).items():
+                    for record in records:
+                        event_id = dict(record.headers).get("event_id")
+                        with contextlib.suppress(ValueError, AttributeError):
+                            found[start[tp][0]].add(uuid.UUID(event_id.decode()))
+                for tp in list(todo):
+                    end = reader.highwater(tp)
+                    if end is not None and await reader.position(tp) >= end:
+                        todo.discard(tp)
+        finally:
+            await reader.stop()
+        return found
 
 
 class LeaseLost(Exception):
@@ -200,8 +256,9 @@ class OutboxRelay:
     """Publishes pending outbox rows in id order with acks=all, then takes them off the pending list.
 
     One relay per schema leads, by a lease in the database, so a second instance of a service stands by instead of
-    reordering. A crash between publish and mark re-publishes those rows on restart (at least once), never loses
-    them; a leader that froze or lost its network is replaced after `RELAY_LEASE_S`, one that died at once.
+    reordering. A crash between publish and mark never loses those rows: the next leader finds them on the log
+    beyond the saved position and takes them off the pending list, or (when that look fails) publishes them again;
+    a leader that froze or lost its network is replaced after `RELAY_LEASE_S`, one that died at once.
     """
 
     def __init__(self, settings: Settings, *, batch_size: int = 1_000, poll_s: float = 1.0) -> None:
@@ -250,7 +307,9 @@ class OutboxRelay:
             await self._load_positions(conn)
             self.leading = True
             log.info("outbox_relay_leading", holder=str(self.holder))
-            checked = float("-inf")
+            await self.check_log(conn, watch)
+            checked = time.monotonic()
+            await self.skip_published(conn, watch)
             while True:
                 if not await self._hold_lease(conn):
                     raise LeaseLost
@@ -279,6 +338,30 @@ class OutboxRelay:
         if lost:
             await self.republish_lost(conn, lost, "the broker's log ends below what this relay published")
         return lost
+
+    async def skip_published(self, conn: asyncpg.Connection, watch: _LogWatch) -> None:
+        """Take rows whose events are on the log already off the pending list (the last leader died between the
+        broker's ack and its mark). Bounded: if the look takes too long, those rows are published again (at least
+        once), which consumers drop by event id."""
+        topics = [r["topic"] for r in await conn.fetch(_PENDING_TOPICS)]
+        if not topics:
+            return
+        try:
+            async with asyncio.timeout(_LOOK_S):
+                found = await watch.published_after(self.positions, topics)
+        except TimeoutError:
+            log.warning("outbox_relay_look_timed_out", seconds=_LOOK_S)
+            return
+        if not found:
+            return
+        async with conn.transaction():
+            if not await self._hold_lease(conn):
+                raise LeaseLost
+            skipped = {t: await conn.execute(_FOUND_PUBLISHED, t, list(ids)) for t, ids in sorted(found.items())}
+        counts = {t: int(status.split()[-1]) for t, status in skipped.items()}
+        for topic, n in counts.items():
+            FOUND_PUBLISHED.labels(topic).inc(n)
+        log.warning("outbox_found_published", not_published_again=counts)
 
     async def republish_lost(self, conn: asyncpg.Connection, topics: set[str], why: str) -> None:
         for topic in sorted(topics):
