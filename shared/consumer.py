@@ -253,7 +253,7 @@ class BatchConsumer:
             raise
         except Exception as exc:  # noqa: BLE001 - classified by shared.faults: an outage re-raises after a pause,
             # anything else isolates the failing message(s), each then retried or dead-lettered on its own.
-            if classify(exc) in ("infrastructure", "race"):
+            if is_infrastructure(exc):
                 await self._pause(exc)
                 raise
             log.warning("batch_failed_isolating", consumer=self.name, size=len(good), error=repr(exc))

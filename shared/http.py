@@ -19,7 +19,7 @@ from faststream.specification.asyncapi.site import get_asyncapi_html
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import SecretStr
 
-from shared.faults import classify
+from shared.faults import is_infrastructure
 from shared.health import Health
 
 log = structlog.get_logger(__name__)
@@ -147,7 +147,7 @@ def new_app(service: str, description: str) -> FastAPI:
 
     async def failed(_: Request, exc: Exception) -> JSONResponse:
         """An outage answers 503 (try again later); a database error that is not one is a bug: traceback, 500."""
-        if classify(exc) in ("infrastructure", "race"):
+        if is_infrastructure(exc):
             log.warning("request_unavailable", error=repr(exc))
             return JSONResponse({"detail": "service temporarily unavailable", "error": type(exc).__name__}, 503)
         log.error("request_failed", exc_info=exc)

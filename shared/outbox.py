@@ -97,7 +97,7 @@ WHERE o.id = p.id AND o.topic = $1 AND o.event_id = ANY($2::uuid[])
 _FORGET_POSITIONS = "DELETE FROM relay_position WHERE topic = ANY($1::text[])"
 _TOPICS = "SELECT DISTINCT topic FROM outbox"
 
-_LOOK_S = 30.0  # at most this long for a new leader's look at the log beyond its saved positions
+_LOOK_STALL_S = 1.0  # a partition whose read position does not move for this long is not looked at further
 Connect = Callable[[], Awaitable[asyncpg.Connection]]
 Beat = Callable[[], None]
 PartitionKey = tuple[str, int]  # (logical topic, partition)
@@ -233,15 +233,21 @@ class _LogWatch:
             reader.assign(list(todo))
             for tp in todo:
                 reader.seek(tp, start[tp][1])
+            moved = dict.fromkeys(todo, time.monotonic())
             while todo:
                 for tp, records in (await reader.getmany(*todo, timeout_ms=200)).items():
+                    moved[tp] = time.monotonic()
                     for record in records:
                         event_id = dict(record.headers).get("event_id")
                         with contextlib.suppress(ValueError, AttributeError):
                             found[start[tp][0]].add(uuid.UUID(event_id.decode()))
                 for tp in list(todo):
-                    end = reader.highwater(tp)
-                    if end is not None and await reader.position(tp) >= end:
+                    end, at = reader.highwater(tp), await reader.position(tp)
+                    if end is not None and at >= end:
+                        todo.discard(tp)
+                    elif time.monotonic() - moved[tp] > _LOOK_STALL_S:  # a hole in the log (Tansu after a failed
+                        # produce): what lies beyond it is published again, at least once
+                        log.warning("outbox_relay_look_stalled", topic=tp.topic, partition=tp.partition, at=at, end=end)
                         todo.discard(tp)
         finally:
             await reader.stop()
@@ -346,11 +352,12 @@ class OutboxRelay:
         topics = [r["topic"] for r in await conn.fetch(_PENDING_TOPICS)]
         if not topics:
             return
+        look_s = self.lease.total_seconds() / 2  # well within the lease, renewed after the look
         try:
-            async with asyncio.timeout(_LOOK_S):
+            async with asyncio.timeout(look_s):
                 found = await watch.published_after(self.positions, topics)
         except TimeoutError:
-            log.warning("outbox_relay_look_timed_out", seconds=_LOOK_S)
+            log.warning("outbox_relay_look_timed_out", seconds=look_s)
             return
         if not found:
             return
