@@ -33,6 +33,7 @@ from prometheus_client import Gauge
 from shared.db import Wakeup
 from shared.faults import UNREACHABLE
 from shared.settings import Settings
+from shared.topics import partitions_of
 
 log = structlog.get_logger(__name__)
 
@@ -154,13 +155,12 @@ class Membership:
 
     async def _partitions(self, admin: AIOKafkaAdminClient) -> list[int]:
         """The topic's partitions; while the broker cannot say (or has no such topic: a broker that came back empty),
-        the last known. A missing topic is not described: on some brokers (Tansu) that creates it, with their
-        default partition count instead of the one the producer's `ensure_topics` gives it."""
+        the last known."""
         topic = self.settings.topic(self.topic)
         try:
             async with asyncio.timeout(self.interval_s):  # a broker that hangs must not hold up the renewal
-                described = await admin.describe_topics([topic]) if topic in await admin.list_topics() else []
-            if found := sorted(p["partition"] for d in described for p in d["partitions"]):
+                found = (await partitions_of(admin, [topic])).get(topic)
+            if found:
                 self._known = found
         except UNREACHABLE as exc:
             if not self._known:

@@ -6,8 +6,9 @@ broker restarted empty, a topic deleted and recreated) or the cluster id changes
 of that topic again, in their original order. Consumers drop the re-publications by event id or by state.
 
 A relay that died between the broker's ack and its own mark left records on the log beyond its saved position
-whose rows are still pending. The next leader reads each partition from the saved position to the end first and
-takes the event ids it finds there off the pending list, so they are not published a second time.
+whose rows are still pending. The next leader first reads each partition from the saved position (from the
+beginning where there is none) to the end and takes the event ids it finds there off the pending list, so they are
+not published a second time.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from shared import db
 from shared.events import Event
 from shared.faults import UNREACHABLE
 from shared.settings import Settings
-from shared.topics import ensure_topics, topic_of
+from shared.topics import ensure_topics, partitions_of, topic_of
 
 log = structlog.get_logger(__name__)
 
@@ -181,14 +182,9 @@ class _LogWatch:
         return (await self.admin.describe_cluster()).get("cluster_id")
 
     async def partitions(self, topics: Collection[str]) -> dict[str, set[int]]:
-        """Partitions of the logical topics that exist. Only those are described: on some brokers (Tansu) a
-        metadata request for a missing topic creates it, with the broker's partition count instead of ours."""
-        existing = set(await self.admin.list_topics())
-        physical = {self.settings.topic(t): t for t in topics if self.settings.topic(t) in existing}
-        if not physical:
-            return {}
-        described = await self.admin.describe_topics(list(physical))
-        return {physical[d["topic"]]: {p["partition"] for p in d["partitions"]} for d in described}
+        """Partitions of the logical topics that exist."""
+        physical = {self.settings.topic(t): t for t in topics}
+        return {physical[n]: set(ps) for n, ps in (await partitions_of(self.admin, list(physical))).items()}
 
     async def lost(self, positions: Mapping[PartitionKey, Position], cluster: str | None, known: str | None) -> set[str]:
         """Logical topics whose log ends below what the relay published, that are gone, or that live in another

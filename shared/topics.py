@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Annotated, Any, Union
 
@@ -84,6 +85,17 @@ def new_topic(name: str, settings: Settings) -> NewTopic:
     rf = settings.kafka_replication_factor
     configs = {"min.insync.replicas": str(rf - 1)} if rf > 2 else {}
     return NewTopic(name, num_partitions=settings.kafka_partitions, replication_factor=rf, topic_configs=configs)
+
+
+async def partitions_of(admin: AIOKafkaAdminClient, names: Collection[str]) -> dict[str, list[int]]:
+    """Partitions of those of the (physical) topics that exist. A missing topic is never described: on some brokers
+    (Tansu) a metadata request for it creates it, with the broker's partition count instead of the one
+    `ensure_topics` gives it (after a broker came back empty, that must be the producer's relay)."""
+    existing = set(await admin.list_topics())
+    wanted = [n for n in names if n in existing]
+    if not wanted:
+        return {}
+    return {d["topic"]: sorted(p["partition"] for p in d["partitions"]) for d in await admin.describe_topics(wanted)}
 
 
 async def ensure_topics(settings: Settings) -> list[str]:

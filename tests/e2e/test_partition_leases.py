@@ -4,18 +4,17 @@ gives its share back, and the counts are exact throughout."""
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Awaitable, Callable
 from typing import Any
-
-import signal
 
 import asyncpg
 import httpx
 
 from deploy.drain import outstanding
 from harness.builders import linked_event
-from harness.kafka import produce
 from harness.infra import free_port, tansu
+from harness.kafka import produce
 from harness.processes import ServiceProcess
 from shared.topics import ensure_topics
 from tests.conftest import eventually
