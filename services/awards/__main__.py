@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import gc
+
+gc.disable()  # until start-up has frozen what it allocated (shared.runtime._settle_gc)
+
 import sys
 from datetime import UTC, datetime
 from pathlib import Path

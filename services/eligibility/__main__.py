@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+
+gc.disable()  # until start-up has frozen what it allocated (shared.runtime._settle_gc)
+
 import sys
 
 from asyncpg import Pool
