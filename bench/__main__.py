@@ -782,6 +782,9 @@ def machine() -> dict[str, float | str | int]:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), "unknown")
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout
+    changed = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", ".", ":(exclude)bench/results"], cwd=ROOT)
+    if changed.returncode == 1:  # code that is not that commit's: the run's file says so
+        commit = f"{commit.strip()}+changes"
     return {
         "cores": os.cpu_count() or 0, "cpu": cpu, "python": sys.version.split()[0],
         "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
