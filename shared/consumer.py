@@ -171,7 +171,8 @@ class BatchConsumer:
 
     async def run_member(self, membership: Membership, member: uuid.UUID, beat: Beat, starting: str) -> None:
         """One member under leases: fetch from the partitions it holds (from the group's committed offsets, no
-        join), apply each batch fenced by its leases, then commit the offsets to Kafka under the group id."""
+        join), apply each batch fenced by its leases, and commit the offsets to Kafka under the group id (every
+        `CONSUMER_COMMIT_EVERY_S` while it reads, and when it stops)."""
         s = self.settings
         reader = AIOKafkaConsumer(
             bootstrap_servers=s.bootstrap_list, group_id=s.group_id(self.name), enable_auto_commit=False,
@@ -180,7 +181,7 @@ class BatchConsumer:
         )
         topic = s.topic(self.spec.name)
         assigned: frozenset[int] = frozenset()
-        offsets = CommittedOffsets(reader)
+        offsets = CommittedOffsets(reader, every_s=s.consumer_commit_every_s)
         await reader.start()
         try:
             await membership.started.wait()
@@ -197,7 +198,7 @@ class BatchConsumer:
                     continue
                 fetched = await reader.getmany(timeout_ms=100, max_records=s.consumer_max_records)
                 if not fetched:
-                    if offsets.waiting:  # a commit (and its look at the broker's offsets) that failed: again
+                    if offsets.waiting:  # applied but not committed yet (not due, or it failed): when due
                         await offsets.commit({})
                     continue
                 try:
@@ -215,6 +216,8 @@ class BatchConsumer:
                     continue
                 await offsets.commit({tp: records[-1].offset + 1 for tp, records in fetched.items()})
         finally:
+            if offsets.unsaved:  # a graceful stop: the next start need not read again what this member applied
+                await offsets.commit({}, timeout_s=1.0, now=True)
             await reader.stop()
 
     def parse(self, record: ConsumerRecord) -> Event:

@@ -427,12 +427,14 @@ def _message(row: asyncpg.Record) -> dict[str, Any]:
 
 
 def new_producer(settings: Settings) -> AIOKafkaProducer:
-    """acks=all and no idempotence (Tansu refuses idempotent producers); one in-flight order per partition."""
+    """acks=all and no idempotence (Tansu refuses idempotent producers); one in-flight order per partition. No linger:
+    a drain hands all its rows to the producer before the sender runs, so they go as one batch per partition anyway,
+    and waiting only added 5 ms to every hop from a committed transaction to the log."""
     return AIOKafkaProducer(
         bootstrap_servers=settings.bootstrap_list,
         acks="all",
         enable_idempotence=False,
-        linger_ms=5,
+        linger_ms=0,
         max_batch_size=256 * 1024,
         request_timeout_ms=15_000,
         client_id="digitales-amt-relay",

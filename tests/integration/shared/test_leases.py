@@ -9,14 +9,18 @@ from typing import Any
 
 import asyncpg
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from fastapi import FastAPI
 
 from harness.builders import linked_event
 from harness.kafka import produce, read_topic
+from services.eligibility.app import build as build_eligibility
 from shared.consumer import BatchConsumer
 from shared.leases import Membership, PartitionsLost
+from shared.runtime import service_runtime
 from shared.topics import PROCEDURE_LINKS
+from tests.conftest import MIGRATIONS, eventually
 
 LINKS = "portal.procedure-links.v1"
 
@@ -114,3 +118,30 @@ async def test_a_heartbeat_never_creates_a_missing_topic(settings, start) -> Non
     finally:
         await admin.close()
     assert absent.held(absent.members[0]) == frozenset()
+
+
+async def test_a_reading_member_commits_to_kafka_at_its_interval_and_when_it_stops(settings, pool) -> None:
+    """The next fetch does not wait for a commit after every batch: what was applied is in PostgreSQL, Kafka hears
+    it when `CONSUMER_COMMIT_EVERY_S` has passed, and all of it at a graceful stop."""
+    events = [linked_event("09675141", f"p-{i}") for i in range(40)]
+    await produce(settings, LINKS, [(e.authority_id, e.to_json()) for e in events])
+    rarely = settings.model_copy(update={"consumer_commit_every_s": 3600.0})
+
+    async def committed() -> int:
+        reader = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_list, group_id=settings.group_id("eligibility"),
+                                  enable_auto_commit=False)
+        await reader.start()
+        try:
+            topic = settings.topic(LINKS)
+            await reader.topics()
+            return sum([await reader.committed(TopicPartition(topic, p)) or 0 for p in reader.partitions_for_topic(topic)])
+        finally:
+            await reader.stop()
+
+    async def counted() -> bool:
+        return await pool.fetchval("SELECT count FROM eligibility.authority_count WHERE authority_id = '09675141'") == 40
+
+    async with service_runtime("eligibility", MIGRATIONS["eligibility"], build_eligibility, rarely):
+        await eventually(counted)
+        assert await committed() == 0  # applied, and not due yet: Kafka has where the members started
+    assert await committed() == 40  # the stop committed what the members had applied
