@@ -216,9 +216,11 @@ class BatchConsumer:
                     continue
                 await offsets.commit({tp: records[-1].offset + 1 for tp, records in fetched.items()})
         finally:
-            if offsets.unsaved:  # a graceful stop: the next start need not read again what this member applied
-                await offsets.commit({}, timeout_s=1.0, now=True)
-            await reader.stop()
+            try:
+                if offsets.unsaved:  # a graceful stop: the next start need not read again what this member applied
+                    await offsets.commit({}, timeout_s=0.5, now=True)  # within the shutdown's grace (stop_tasks)
+            finally:
+                await reader.stop()
 
     def parse(self, record: ConsumerRecord) -> Event:
         try:
