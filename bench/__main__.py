@@ -29,7 +29,7 @@ from bench import cpu, pvog_feed
 from deploy.local_stack import TANSU_CONSUMER_TIMEOUTS
 from harness import infra
 from harness.builders import change
-from harness.processes import ServiceProcess, env_for
+from harness.processes import ServiceProcess, env_for, measured_commit
 from services.ingest import xzufi
 from shared import db
 from shared.authorities import registry
@@ -781,14 +781,10 @@ def machine() -> dict[str, float | str | int]:
     """Where and when the run was measured."""
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), "unknown")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout
-    changed = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", ".", ":(exclude)bench/results"], cwd=ROOT)
-    if changed.returncode == 1:  # code that is not that commit's: the run's file says so
-        commit = f"{commit.strip()}+changes"
     return {
         "cores": os.cpu_count() or 0, "cpu": cpu, "python": sys.version.split()[0],
         "memory_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),
-        "commit": commit.strip(), "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "commit": measured_commit(), "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
 
 

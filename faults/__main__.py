@@ -31,7 +31,7 @@ from deploy.drain import _behind
 from harness import infra
 from harness.infra import set_read_only
 from harness.kafka import produce, read_topic
-from harness.processes import ServiceProcess
+from harness.processes import ServiceProcess, measured_commit
 from harness.smtp import Sink, smtp_server, smtp_sink
 from services.awards.auth import new_token, token_hash
 from shared import db
@@ -660,18 +660,12 @@ def merged_rows(summaries: list[Summary]) -> list[str]:
     return [rows[k] for k in sorted(rows, key=int)]
 
 
-def _commit() -> str:
-    done = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False)
-    dirty = subprocess.run(["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True, check=False)
-    return (done.stdout.strip() or "unknown") + (" with uncommitted changes" if dirty.stdout.strip() else "")
-
-
 def report(summaries: list[Summary]) -> str:
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     lines = [
         "# Reliability",
         "",
-        f"Written by `make faults` (`faults/__main__.py`) on {when} at commit `{_commit()}`, "
+        f"Written by `make faults` (`faults/__main__.py`) on {when} at commit `{measured_commit()}`, "
         f"{os.cpu_count()} cores. Each scenario runs the services",
         "as real processes over their own Tansu broker and database, injects one fault and compares the outcome with",
         "an oracle computed from the feed, measured after a bounded wait (not by waiting until it matches). *Lost*",

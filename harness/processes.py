@@ -19,6 +19,16 @@ from shared.settings import Settings
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def measured_commit() -> str:
+    """The commit a measurement ran on, with `+changes` where tracked files differ from it (the results the bench
+    and the fault runs write aside), so that a run on uncommitted code never passes for that commit's."""
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT).stdout
+    changed = subprocess.run(
+        ["git", "diff", "--quiet", "HEAD", "--", ".", ":(exclude)bench/results", ":(exclude)docs/RELIABILITY.md"], cwd=ROOT
+    )
+    return (commit.strip() or "unknown") + ("+changes" if changed.returncode == 1 else "")
+
+
 def env_for(settings: Settings, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {"KAFKA_BOOTSTRAP_SERVERS", "DATABASE_URL"}}
     env.update(

@@ -218,7 +218,7 @@ class BatchConsumer:
         finally:
             try:
                 if offsets.unsaved:  # a graceful stop: the next start need not read again what this member applied
-                    await offsets.commit({}, timeout_s=0.5, now=True)  # within the shutdown's grace (stop_tasks)
+                    await offsets.commit({}, timeout_s=0.8, now=True)  # within the shutdown's grace (stop_tasks)
             finally:
                 await reader.stop()
 

@@ -10,9 +10,10 @@ id; partition i to member i mod n):
   claims what is and whose holder is gone, so the members converge within a heartbeat or two of a change;
 - every batch's transaction locks its partitions' lease rows and checks that they are still its member's (`fence`):
   a process that froze and lost them cannot write; its transaction rolls back and the new holder reads the batch.
-Offsets stay where a group keeps them: committed to Kafka under the group id after each transaction (a consumer
-with a manual assignment commits without joining), so a broker that comes back without its log, `deploy.drain`
-and a replay under a new group id behave as with a group (`CommittedOffsets`).
+Offsets stay where a group keeps them: committed to Kafka under the group id (a consumer with a manual assignment
+commits without joining; at most every `CONSUMER_COMMIT_EVERY_S` while reading, at once after an assignment and at
+a graceful stop), so a broker that comes back without its log, `deploy.drain` and a replay under a new group id
+behave as with a group (`CommittedOffsets`).
 """
 
 from __future__ import annotations
@@ -219,12 +220,13 @@ class CommittedOffsets:
     reads on from them, or from the log's beginning where there are none, as a group member does after a rejoin.
     A partition taken over without a committed offset gets the log's beginning committed, so that losing it shows.
 
-    While it reads, a member commits at most every `every_s` (two round trips to the broker, 10-40 ms on Tansu under
-    load, which held up the next fetch after every batch): what it applied is in PostgreSQL with each batch, and a
-    successor reads at most that much again, which the consumers drop (by event id, or idempotent by state).
+    While it reads, a member commits at most every `every_s` (two round trips to the broker, 10-50 ms on Tansu under
+    load, which held up the next fetch after every batch). A successor starts from Kafka's committed offsets and
+    reads again what was applied since (about `every_s` and the batch in hand; more while commits fail), which the
+    consumers drop: by event id, or idempotent by state.
     """
 
-    def __init__(self, reader: AIOKafkaConsumer, every_s: float = 0.0) -> None:
+    def __init__(self, reader: AIOKafkaConsumer, *, every_s: float) -> None:
         self.reader = reader
         self.every_s = every_s
         self.last = float("-inf")  # monotonic time of the last commit attempt
@@ -234,7 +236,7 @@ class CommittedOffsets:
 
     @property
     def waiting(self) -> bool:
-        """A commit or a restart that failed (the broker was away) is still to be done."""
+        """Applied offsets not committed yet (not due, or the broker was away), or a restart still to be done."""
         return bool(self.unsaved or self.restart)
 
     async def adopt(self, partitions: Collection[TopicPartition]) -> None:

@@ -101,8 +101,8 @@ class Settings(BaseSettings):
         5_000, ge=1, description="records per batch at most; a backlog is applied in fewer, larger transactions"
     )
     consumer_commit_every_s: float = Field(
-        1.0, ge=0, description="how often a member commits its offsets to Kafka while it reads (0: after each batch); "
-        "each batch's transaction stores them in PostgreSQL, and a successor reads at most this much again"
+        1.0, ge=0, description="KAFKA_ASSIGNMENT=leases: how often a member commits its offsets to Kafka while it reads "
+        "(0: after each batch); a successor reads again what was applied since the last commit, which consumers drop"
     )
     eligibility_consumers: int = Field(
         2, ge=1, le=64, description="group members in one eligibility process; one's SQL overlaps another's parsing"
