@@ -145,3 +145,36 @@ async def test_a_reading_member_commits_to_kafka_at_its_interval_and_when_it_sto
         await eventually(counted)
         assert await committed() == 0  # applied, and not due yet: Kafka has where the members started
     assert await committed() == 40  # the stop committed what the members had applied
+
+
+async def test_readyz_answers_503_until_the_first_heartbeat_has_given_out_the_partitions(start, database_url) -> None:
+    """A process that has not yet taken part in a heartbeat reads nothing: it must not receive traffic as ready.
+    Its first heartbeat is held up by a lock on the members' table; it is ready once the lock is gone."""
+    blocker = await asyncpg.connect(database_url)
+    held = blocker.transaction()
+    await held.start()
+    await blocker.execute("LOCK TABLE eligibility.consumer_member IN ACCESS EXCLUSIVE MODE")
+    try:
+        _, client = await start("eligibility", build_eligibility)
+
+        async def heartbeat_waits() -> bool:
+            return await blocker.fetchval(
+                "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+                " WHERE NOT l.granted AND c.relname = 'consumer_member'"
+            ) > 0
+
+        await eventually(heartbeat_waits)
+        r = await client.get("/readyz")
+        assert r.status_code == 503, r.text
+        assert r.json()["down"]["leases:eligibility:portal.procedure-links.v1"].startswith(
+            "waiting for its first heartbeat"), r.text
+    finally:
+        await held.rollback()
+        await blocker.close()
+
+    async def ready() -> bool:
+        r = await client.get("/readyz")
+        assert r.status_code == 200, r.text
+        return True
+
+    await eventually(ready)
