@@ -189,9 +189,7 @@ class BatchConsumer:
             while True:
                 beat()
                 if (held := membership.held(member)) != assigned:
-                    partitions = [TopicPartition(topic, p) for p in sorted(held)]
-                    reader.assign(partitions)
-                    await offsets.adopt(partitions)
+                    await offsets.adopt([TopicPartition(topic, p) for p in sorted(held)])
                     assigned = held
                 if not assigned:
                     await membership.changed(timeout=1.0)

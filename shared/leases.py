@@ -240,10 +240,28 @@ class CommittedOffsets:
         return bool(self.unsaved or self.restart)
 
     async def adopt(self, partitions: Collection[TopicPartition]) -> None:
-        """After an assignment: read the partitions that are new to this member from their committed offsets."""
+        """Assign the reader these partitions; those new to this member are read from their committed offsets.
+
+        The committed offsets are looked up before the assignment and set in the same step: a reader assigned a
+        partition without a position looks one up itself and fetches only after aiokafka's retry backoff (100 ms
+        more before the first records, at every start and every hand-over). Where that look-up fails, or finds no
+        committed offset, the partition is read as before: from the committed offset or the log's beginning, at
+        the commit that follows."""
         self.expected = {tp: o for tp, o in self.expected.items() if tp in partitions}
         self.unsaved = {tp: o for tp, o in self.unsaved.items() if tp in partitions}
-        self.restart = {tp for tp in partitions if tp not in self.expected or tp in self.restart}
+        new = sorted(tp for tp in partitions if tp not in self.expected or tp in self.restart)
+        try:
+            async with asyncio.timeout(5.0):
+                found = dict(zip(new, await asyncio.gather(*(self.reader.committed(tp) for tp in new)), strict=True))
+        except (KafkaError, TimeoutError) as exc:
+            log.warning("committed_offsets_unknown", error=repr(exc))
+            found = {}
+        self.reader.assign(sorted(partitions))
+        for tp, committed in found.items():
+            if committed is not None:
+                self.reader.seek(tp, committed)
+                self.expected[tp] = committed
+        self.restart = {tp for tp in new if found.get(tp) is None}
         await self.commit({}, now=True)
 
     async def commit(self, offsets: dict[TopicPartition, int], timeout_s: float = 5.0, *, now: bool = False) -> None:
