@@ -242,27 +242,33 @@ class CommittedOffsets:
     async def adopt(self, partitions: Collection[TopicPartition]) -> None:
         """Assign the reader these partitions; those new to this member are read from their committed offsets.
 
-        The committed offsets are looked up before the assignment and set in the same step: a reader assigned a
-        partition without a position looks one up itself and fetches only after aiokafka's retry backoff (100 ms
-        more before the first records, at every start and every hand-over). Where that look-up fails, or finds no
-        committed offset, the partition is read as before: from the committed offset or the log's beginning, at
-        the commit that follows."""
+        Their committed offsets are looked up before the assignment and set in the same step (no await between),
+        so the reader's fetcher never has to find them itself: at a start, where the group's coordinator is not
+        known yet, its own look-up failed once and it fetched only after aiokafka's retry backoff (100 ms). Where
+        the look-up fails, or finds no committed offset, the partition is read as before: from the committed offset
+        or the log's beginning, at the next commit (at once, unless the look-up has just failed)."""
         self.expected = {tp: o for tp, o in self.expected.items() if tp in partitions}
         self.unsaved = {tp: o for tp, o in self.unsaved.items() if tp in partitions}
         new = sorted(tp for tp in partitions if tp not in self.expected or tp in self.restart)
+        found: dict[TopicPartition, int | None] = {}
+        away = False
         try:
             async with asyncio.timeout(5.0):
-                found = dict(zip(new, await asyncio.gather(*(self.reader.committed(tp) for tp in new)), strict=True))
+                for tp in new:  # one at a time: nothing is left running when one fails
+                    found[tp] = await self.reader.committed(tp)
         except (KafkaError, TimeoutError) as exc:
             log.warning("committed_offsets_unknown", error=repr(exc))
-            found = {}
+            found, away = {}, True
         self.reader.assign(sorted(partitions))
         for tp, committed in found.items():
             if committed is not None:
                 self.reader.seek(tp, committed)
                 self.expected[tp] = committed
         self.restart = {tp for tp in new if found.get(tp) is None}
-        await self.commit({}, now=True)
+        if away:  # the broker cannot answer now: the restart waits for the next commit that is due
+            self.last = time.monotonic()
+        else:
+            await self.commit({}, now=True)
 
     async def commit(self, offsets: dict[TopicPartition, int], timeout_s: float = 5.0, *, now: bool = False) -> None:
         """After a batch, and again while `waiting`: sent when `every_s` has passed since the last time, or `now`."""
